@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from clinic.health import healthz
+
+admin.site.site_header = "Clinic Meet administration"
+admin.site.site_title = "Clinic Meet admin"
+admin.site.index_title = "Clinic"
+
+urlpatterns = [
+    path("", include("visits.urls")),
+    path("visits/", include("rooms.urls")),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+]

@@ -1,0 +1,3 @@
+"""WebSocket routes of the visit rooms (the signaling consumer joins here)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,81 @@
+"""Builders for test data, all going through the service layer as real callers do."""
+
+import itertools
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
+
+from visits.models import Appointment, Doctor, Patient, Role, User
+from visits.services import (
+    appointment_create,
+    doctor_create,
+    doctor_set_working_hours,
+    patient_create,
+    user_create,
+)
+
+PASSWORD = "correct-horse-battery"
+_numbers = itertools.count(1)
+
+
+def make_user(role: str = Role.PATIENT, **fields) -> User:
+    number = next(_numbers)
+    return user_create(
+        username=fields.pop("username", f"{role}{number}"),
+        password=fields.pop("password", PASSWORD),
+        role=role,
+        first_name=fields.pop("first_name", role.title()),
+        last_name=fields.pop("last_name", f"Number{number}"),
+        **fields,
+    )
+
+
+def make_doctor(*, time_zone: str = "UTC", weekdays=range(7), **fields) -> Doctor:
+    number = next(_numbers)
+    user = make_user(Role.DOCTOR, last_name=fields.pop("last_name", f"Doc{number}"))
+    doctor = doctor_create(
+        user=user,
+        display_name=fields.pop("display_name", f"Dr. {user.last_name}"),
+        specialty=fields.pop("specialty", "Family medicine"),
+        license_number=fields.pop("license_number", f"LIC-{number:05d}"),
+        time_zone=time_zone,
+        **fields,
+    )
+    doctor_set_working_hours(
+        doctor=doctor, weekly_hours={d: [(time(8), time(18))] for d in weekdays}
+    )
+    return doctor
+
+
+def make_patient(**fields) -> Patient:
+    user = make_user(
+        Role.PATIENT,
+        first_name=fields.pop("first_name", "Pat"),
+        last_name=fields.pop("last_name", f"Patient{next(_numbers)}"),
+    )
+    return patient_create(
+        user=user, date_of_birth=fields.pop("date_of_birth", date(1980, 1, 1)), **fields
+    )
+
+
+def make_appointment(
+    *,
+    doctor: Doctor | None = None,
+    patient: Patient | None = None,
+    start: datetime | None = None,
+    reason: str = "Persistent cough",
+    **fields,
+) -> Appointment:
+    return appointment_create(
+        doctor=doctor or make_doctor(),
+        patient=patient or make_patient(),
+        start=start or at(days=1),
+        reason=reason,
+        **fields,
+    )
+
+
+def at(*, days: int = 0, hours: int = 0, minutes: int = 0) -> datetime:
+    """A whole-minute instant relative to now."""
+    now = timezone.now().replace(second=0, microsecond=0)
+    return now + timedelta(days=days, hours=hours, minutes=minutes)

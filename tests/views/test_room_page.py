@@ -1,0 +1,40 @@
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import at, make_appointment, make_doctor, make_patient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_visits_doctor_and_patient_can_open_its_room(client):
+    appointment = make_appointment(start=at(minutes=5), reason="Sore throat")
+    url = reverse("rooms:room", args=[appointment.room_id])
+    for user in (appointment.doctor.user, appointment.patient.user):
+        client.force_login(user)
+        response = client.get(url)
+        assert response.status_code == 200
+        assert b"Sore throat" in response.content
+
+
+def test_anyone_else_gets_404_not_403(client):
+    appointment = make_appointment(start=at(minutes=5))
+    url = reverse("rooms:room", args=[appointment.room_id])
+    for outsider in (make_patient().user, make_doctor().user):
+        client.force_login(outsider)
+        assert client.get(url).status_code == 404
+    assert client.get(reverse("rooms:room", args=[uuid.uuid4()])).status_code == 404
+
+
+def test_anonymous_visitors_must_log_in_first(client):
+    appointment = make_appointment(start=at(minutes=5))
+    response = client.get(reverse("rooms:room", args=[appointment.room_id]))
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+def test_a_closed_room_says_why(client):
+    appointment = make_appointment(start=at(days=1))
+    client.force_login(appointment.patient.user)
+    response = client.get(reverse("rooms:room", args=[appointment.room_id]))
+    assert b"opens 15 minutes before" in response.content

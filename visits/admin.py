@@ -1,0 +1,291 @@
+"""The clinic staff's back office: people, hours, charts and the appointment book."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Count
+
+from clinic.errors import ApplicationError
+from visits.models import (
+    Allergy,
+    Appointment,
+    Condition,
+    Doctor,
+    Medication,
+    Patient,
+    Role,
+    User,
+    WorkingHours,
+)
+from visits.selectors import appointments_overlapping
+from visits.services import patient_save_with_unique_mrn, working_hours_validate_day
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "first_name", "last_name", "email", "role", "is_active")
+    list_filter = ("role", "is_active", "is_staff")
+    search_fields = ("username", "first_name", "last_name", "email")
+    ordering = ("last_name", "first_name", "username")
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets[:1],
+        ("Role", {"fields": ("role",)}),
+        *DjangoUserAdmin.fieldsets[1:],
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "username",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "role",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ),
+            },
+        ),
+    )
+    readonly_fields = ("last_login", "date_joined")
+
+    def save_model(self, request, obj, form, change):
+        # Staff rights follow the role, so a patient account can never be let into the admin.
+        if obj.role == Role.ADMIN:
+            obj.is_staff = True
+        elif not obj.is_superuser:
+            obj.is_staff = False
+        super().save_model(request, obj, form, change)
+
+
+class WorkingHoursFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        ranges: dict[int, list] = {}
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or not data.get("start_time"):
+                continue
+            ranges.setdefault(data["weekday"], []).append((data["start_time"], data["end_time"]))
+        for weekday, day_ranges in ranges.items():
+            try:
+                working_hours_validate_day(weekday, day_ranges)
+            except ApplicationError as error:
+                raise forms.ValidationError(error.message) from error
+
+
+class WorkingHoursInline(admin.TabularInline):
+    model = WorkingHours
+    formset = WorkingHoursFormSet
+    extra = 1
+    ordering = ("weekday", "start_time")
+
+
+class ProfileUserForm(forms.ModelForm):
+    """Offers only users of the profile's role, so a patient cannot be made a doctor by mistake."""
+
+    profile_role: str = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "user" in self.fields:
+            self.fields["user"].queryset = User.objects.filter(role=self.profile_role)
+
+    def clean_user(self):
+        user = self.cleaned_data["user"]
+        if user.role != self.profile_role:
+            raise forms.ValidationError(f"Choose a user whose role is {self.profile_role}.")
+        return user
+
+
+class DoctorForm(ProfileUserForm):
+    profile_role = Role.DOCTOR
+
+    class Meta:
+        model = Doctor
+        fields = [
+            "user",
+            "display_name",
+            "specialty",
+            "license_number",
+            "time_zone",
+            "appointment_length_minutes",
+            "is_active",
+        ]
+
+
+class PatientForm(ProfileUserForm):
+    profile_role = Role.PATIENT
+
+    class Meta:
+        model = Patient
+        fields = [
+            "user",
+            "date_of_birth",
+            "sex",
+            "phone",
+            "email",
+            "emergency_contact_name",
+            "emergency_contact_relationship",
+            "emergency_contact_phone",
+        ]
+
+
+@admin.register(Doctor)
+class DoctorAdmin(admin.ModelAdmin):
+    form = DoctorForm
+    list_display = (
+        "display_name",
+        "specialty",
+        "license_number",
+        "time_zone",
+        "appointment_length_minutes",
+        "is_active",
+    )
+    list_filter = ("specialty", "is_active", "time_zone")
+    search_fields = ("display_name", "license_number", "user__username", "user__last_name")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    inlines = [WorkingHoursInline]
+    ordering = ("display_name",)
+
+
+class AllergyInline(admin.TabularInline):
+    model = Allergy
+    extra = 0
+    readonly_fields = ("recorded_at",)
+
+
+class MedicationInline(admin.TabularInline):
+    model = Medication
+    extra = 0
+
+
+class ConditionInline(admin.TabularInline):
+    model = Condition
+    extra = 0
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    form = PatientForm
+    list_display = (
+        "full_name",
+        "medical_record_number",
+        "date_of_birth",
+        "sex",
+        "phone",
+        "allergy_count",
+    )
+    list_filter = ("sex",)
+    search_fields = (
+        "medical_record_number",
+        "user__first_name",
+        "user__last_name",
+        "user__username",
+        "email",
+        "phone",
+    )
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    readonly_fields = ("medical_record_number", "created_at", "updated_at")
+    inlines = [AllergyInline, MedicationInline, ConditionInline]
+    ordering = ("user__last_name", "user__first_name")
+    fieldsets = (
+        (None, {"fields": ("user", "medical_record_number", "date_of_birth", "sex")}),
+        ("Contact", {"fields": ("phone", "email")}),
+        (
+            "Emergency contact",
+            {
+                "fields": (
+                    "emergency_contact_name",
+                    "emergency_contact_relationship",
+                    "emergency_contact_phone",
+                )
+            },
+        ),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(allergy_total=Count("allergies"))
+
+    @admin.display(description="Name", ordering="user__last_name")
+    def full_name(self, obj: Patient) -> str:
+        return obj.full_name
+
+    @admin.display(description="Allergies", ordering="allergy_total")
+    def allergy_count(self, obj: Patient) -> int:
+        return obj.allergy_total
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            patient_save_with_unique_mrn(obj)
+
+
+class AppointmentForm(forms.ModelForm):
+    end = forms.SplitDateTimeField(
+        required=False,
+        help_text="Leave empty to use the doctor's appointment length.",
+        widget=AdminSplitDateTime,
+    )
+
+    class Meta:
+        model = Appointment
+        fields = ["doctor", "patient", "start", "end", "reason", "status", "cancellation_reason"]
+
+    def clean(self):
+        data = super().clean()
+        doctor, start = data.get("doctor"), data.get("start")
+        if doctor and start:
+            end = data.get("end") or start + doctor.appointment_length
+            data["end"] = self.instance.end = end
+            if end <= start:
+                raise forms.ValidationError("An appointment must end after it starts.")
+            if (
+                data.get("status") != "cancelled"
+                and appointments_overlapping(
+                    doctor=doctor, start=start, end=end, exclude_id=self.instance.pk
+                ).exists()
+            ):
+                raise forms.ValidationError(
+                    f"{doctor} already has an appointment between {start:%H:%M} and {end:%H:%M}."
+                )
+        return data
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    form = AppointmentForm
+    list_display = ("start", "end", "doctor", "patient_name", "patient_mrn", "status", "reason")
+    list_filter = ("status", "doctor", ("start", admin.DateFieldListFilter))
+    search_fields = (
+        "patient__user__first_name",
+        "patient__user__last_name",
+        "patient__medical_record_number",
+        "reason",
+    )
+    list_select_related = ("doctor", "patient__user")
+    autocomplete_fields = ("doctor", "patient")
+    date_hierarchy = "start"
+    ordering = ("-start",)
+    readonly_fields = ("room_id", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("doctor", "patient", "start", "end", "reason")}),
+        ("Status", {"fields": ("status", "cancellation_reason")}),
+        ("Record", {"fields": ("room_id", "created_at", "updated_at")}),
+    )
+
+    @admin.display(description="Patient", ordering="patient__user__last_name")
+    def patient_name(self, obj: Appointment) -> str:
+        return obj.patient.full_name
+
+    @admin.display(description="MRN", ordering="patient__medical_record_number")
+    def patient_mrn(self, obj: Appointment) -> str:
+        return obj.patient.medical_record_number

@@ -1,0 +1,213 @@
+"""Writes: creating people and appointments under the clinic's rules."""
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time
+from itertools import pairwise
+
+from django.contrib.auth.models import Group, Permission
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.errors import ApplicationError, ConflictError
+from visits.models import (
+    Appointment,
+    AppointmentStatus,
+    Doctor,
+    Patient,
+    Role,
+    User,
+    WorkingHours,
+)
+from visits.models.doctors import Weekday
+from visits.selectors import appointments_overlapping
+
+# The name of the database rule (exclusion constraint on PostgreSQL, trigger on SQLite) that
+# makes overlapping appointments impossible even for writes that bypass this module.
+OVERLAP_CONSTRAINT = "appointment_no_overlap"
+MRN_ATTEMPTS = 5
+CLINIC_STAFF_GROUP = "Clinic staff"
+
+
+def clinic_staff_group_sync() -> Group:
+    """The group giving clinic staff every right over the clinic's records (after migrate)."""
+    group, _ = Group.objects.get_or_create(name=CLINIC_STAFF_GROUP)
+    group.permissions.set(Permission.objects.filter(content_type__app_label="visits"))
+    return group
+
+
+def user_create(
+    *,
+    username: str,
+    password: str | None,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+) -> User:
+    if role not in Role.values:
+        raise ApplicationError(f"Unknown role {role!r}.")
+    user = User(
+        username=username,
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        # Clinic staff run the clinic from the admin; nobody else may enter it.
+        is_staff=role == Role.ADMIN,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean()
+    user.save()
+    if role == Role.ADMIN:
+        user.groups.add(clinic_staff_group_sync())
+    return user
+
+
+def doctor_create(
+    *,
+    user: User,
+    display_name: str,
+    specialty: str,
+    license_number: str,
+    time_zone: str = "UTC",
+    appointment_length_minutes: int = 20,
+) -> Doctor:
+    if user.role != Role.DOCTOR:
+        raise ApplicationError("Only a user with the doctor role can have a doctor profile.")
+    doctor = Doctor(
+        user=user,
+        display_name=display_name,
+        specialty=specialty,
+        license_number=license_number,
+        time_zone=time_zone,
+        appointment_length_minutes=appointment_length_minutes,
+    )
+    doctor.full_clean()
+    doctor.save()
+    return doctor
+
+
+def working_hours_validate_day(
+    weekday: int, ranges: Iterable[tuple[time, time]]
+) -> list[tuple[time, time]]:
+    """One day's ranges, sorted; each must end after it starts and none may overlap another."""
+    if weekday not in Weekday.values:
+        raise ApplicationError(f"Weekday must be 0 (Monday) to 6 (Sunday), got {weekday}.")
+    ordered = sorted(ranges)
+    for start, end in ordered:
+        if end <= start:
+            raise ApplicationError(
+                f"Working hours {start:%H:%M}–{end:%H:%M} must end after they start."
+            )
+    for (_, previous_end), (next_start, _) in pairwise(ordered):
+        if next_start < previous_end:
+            day = Weekday(weekday).label
+            raise ApplicationError(f"Working hours on {day} overlap each other.")
+    return ordered
+
+
+def doctor_set_working_hours(
+    *, doctor: Doctor, weekly_hours: Mapping[int, Iterable[tuple[time, time]]]
+) -> list[WorkingHours]:
+    """Replace the doctor's weekly hours: {weekday (0=Monday): [(start, end), ...]}."""
+    rows = []
+    for weekday, ranges in weekly_hours.items():
+        for start, end in working_hours_validate_day(weekday, ranges):
+            rows.append(
+                WorkingHours(doctor=doctor, weekday=weekday, start_time=start, end_time=end)
+            )
+    with transaction.atomic():
+        doctor.working_hours.all().delete()
+        return WorkingHours.objects.bulk_create(rows)
+
+
+def patient_create(
+    *,
+    user: User,
+    date_of_birth: date,
+    sex: str = "unknown",
+    phone: str = "",
+    email: str = "",
+    emergency_contact_name: str = "",
+    emergency_contact_relationship: str = "",
+    emergency_contact_phone: str = "",
+) -> Patient:
+    if user.role != Role.PATIENT:
+        raise ApplicationError("Only a user with the patient role can have a patient profile.")
+    if date_of_birth > timezone.localdate():
+        raise ApplicationError("Date of birth cannot be in the future.")
+    patient = Patient(
+        user=user,
+        date_of_birth=date_of_birth,
+        sex=sex,
+        phone=phone,
+        email=email or user.email,
+        emergency_contact_name=emergency_contact_name,
+        emergency_contact_relationship=emergency_contact_relationship,
+        emergency_contact_phone=emergency_contact_phone,
+    )
+    patient.full_clean(exclude=["medical_record_number"])
+    patient_save_with_unique_mrn(patient)
+    return patient
+
+
+def patient_save_with_unique_mrn(patient: Patient) -> None:
+    """Save a new patient, drawing a fresh random MRN if the first one is already taken."""
+    for attempt in range(MRN_ATTEMPTS):
+        if attempt:
+            patient.medical_record_number = Patient._meta.get_field(
+                "medical_record_number"
+            ).get_default()
+        try:
+            with transaction.atomic():
+                patient.save()
+            return
+        except IntegrityError:
+            if not Patient.objects.filter(
+                medical_record_number=patient.medical_record_number
+            ).exists():
+                raise
+    raise ApplicationError("Could not allocate a medical record number; try again.")
+
+
+def appointment_create(
+    *,
+    doctor: Doctor,
+    patient: Patient,
+    start: datetime,
+    reason: str,
+    end: datetime | None = None,
+    status: str = AppointmentStatus.REQUESTED,
+) -> Appointment:
+    """Book `patient` with `doctor` from `start` (for the doctor's appointment length by default).
+
+    Raises ConflictError when the doctor's time is already held, whether this check sees it or
+    the database rule catches a booking that raced it.
+    """
+    if timezone.is_naive(start) or (end is not None and timezone.is_naive(end)):
+        raise ApplicationError("Appointment times must carry a time zone.")
+    end = end or start + doctor.appointment_length
+    if end <= start:
+        raise ApplicationError("An appointment must end after it starts.")
+    if not reason.strip():
+        raise ApplicationError("Please give a reason for the visit.")
+    appointment = Appointment(
+        doctor=doctor, patient=patient, start=start, end=end, reason=reason.strip(), status=status
+    )
+    appointment.full_clean(exclude=["doctor", "patient"])
+    try:
+        with transaction.atomic():
+            # Serialise bookings per doctor on PostgreSQL (SQLite's IMMEDIATE transactions
+            # already serialise writers); the database rule stays the last word either way.
+            Doctor.objects.select_for_update().filter(pk=doctor.pk).first()
+            if appointments_overlapping(doctor=doctor, start=start, end=end).exists():
+                raise ConflictError("The doctor already has an appointment at that time.")
+            appointment.save()
+    except IntegrityError as error:
+        if OVERLAP_CONSTRAINT in str(error):
+            raise ConflictError("The doctor already has an appointment at that time.") from error
+        raise
+    return appointment
