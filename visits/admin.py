@@ -19,7 +19,11 @@ from visits.models import (
     WorkingHours,
 )
 from visits.selectors import appointments_overlapping
-from visits.services import patient_save_with_unique_mrn, working_hours_validate_day
+from visits.services import (
+    patient_save_with_unique_mrn,
+    user_sync_role_rights,
+    working_hours_validate_day,
+)
 
 
 @admin.register(User)
@@ -53,13 +57,17 @@ class UserAdmin(DjangoUserAdmin):
     )
     readonly_fields = ("last_login", "date_joined")
 
-    def save_model(self, request, obj, form, change):
-        # Staff rights follow the role, so a patient account can never be let into the admin.
-        if obj.role == Role.ADMIN:
-            obj.is_staff = True
-        elif not obj.is_superuser:
-            obj.is_staff = False
-        super().save_model(request, obj, form, change)
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if not request.user.is_superuser:
+            # Clinic staff manage accounts but cannot grant themselves more than the role gives.
+            readonly = (*readonly, "is_superuser", "is_staff", "groups", "user_permissions")
+        return readonly
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the form's groups are saved: rights follow the role, whatever was ticked.
+        user_sync_role_rights(form.instance)
 
 
 class WorkingHoursFormSet(forms.BaseInlineFormSet):

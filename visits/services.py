@@ -52,18 +52,23 @@ def user_create(
         first_name=first_name,
         last_name=last_name,
         email=email,
-        # Clinic staff run the clinic from the admin; nobody else may enter it.
-        is_staff=role == Role.ADMIN,
     )
     if password:
         user.set_password(password)
     else:
         user.set_unusable_password()
     user.full_clean()
-    user.save()
-    if role == Role.ADMIN:
-        user.groups.add(clinic_staff_group_sync())
+    user_sync_role_rights(user)
     return user
+
+
+def user_sync_role_rights(user: User) -> None:
+    """Save `user` with admin rights that follow the role: clinic staff run the clinic from the
+    admin (through the Clinic staff group); patients and doctors may never enter it."""
+    user.is_staff = user.role == Role.ADMIN or user.is_superuser
+    user.save()
+    if user.role == Role.ADMIN:
+        user.groups.add(clinic_staff_group_sync())
 
 
 def doctor_create(

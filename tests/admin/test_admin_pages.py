@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from tests.factories import at, make_appointment, make_doctor, make_patient, make_user
-from visits.models import Appointment, Role
+from visits.models import Appointment, Role, User
 
 pytestmark = pytest.mark.django_db
 
@@ -127,10 +127,46 @@ def test_working_hours_are_managed_on_the_doctor_page(staff_client):
     assert "working_hours" in {f.formset.prefix for f in page.context["inline_admin_formsets"]}
 
 
-def test_role_decides_staff_rights_when_edited_in_the_admin(staff_client):
+def _user_change_form(user, **changes):
+    data = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "role": user.role,
+        "is_active": "on",
+        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+        "groups": [],
+        "user_permissions": [],
+    }
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def test_role_decides_admin_rights_whatever_is_ticked(staff_client):
     patient_user = make_patient().user
-    patient_user.is_staff = True  # a mistake an admin could make with the checkbox
-    admin_instance = admin.site._registry[type(patient_user)]
-    admin_instance.save_model(request=None, obj=patient_user, form=None, change=True)
+    url = reverse("admin:visits_user_change", args=[patient_user.pk])
+    # Ticking "staff status" on a patient is a mistake the role overrides.
+    response = staff_client.post(url, _user_change_form(patient_user, is_staff="on"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
     patient_user.refresh_from_db()
     assert patient_user.is_staff is False
+
+    promoted = make_user(Role.DOCTOR)
+    url = reverse("admin:visits_user_change", args=[promoted.pk])
+    response = staff_client.post(url, _user_change_form(promoted, role=Role.ADMIN))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    promoted.refresh_from_db()
+    assert promoted.is_staff
+    assert promoted.groups.filter(name="Clinic staff").exists()
+    assert promoted.has_perm("visits.change_appointment")
+
+
+def test_clinic_staff_cannot_make_themselves_superusers(staff_client):
+    me = User.objects.get(pk=staff_client.session["_auth_user_id"])
+    url = reverse("admin:visits_user_change", args=[me.pk])
+    response = staff_client.post(url, _user_change_form(me, is_superuser="on"))
+    assert response.status_code == 302
+    me.refresh_from_db()
+    assert me.is_superuser is False

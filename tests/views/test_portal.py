@@ -72,3 +72,12 @@ def test_user_without_a_profile_gets_an_explanation(client):
     response = client.get("/")
     assert response.status_code == 200
     assert b"clinic staff" in response.content.lower() or b"contact" in response.content.lower()
+
+
+def test_visit_times_are_shown_in_the_doctors_time_zone(client):
+    doctor = make_doctor(time_zone="Asia/Tokyo")
+    appointment = make_appointment(doctor=doctor, start=at(days=2))
+    tokyo_start = appointment.start.astimezone(doctor.zone)
+    client.force_login(appointment.patient.user)
+    page = client.get("/").content.decode()
+    assert f"{tokyo_start:%H:%M}" in page and "JST" in page
