@@ -1,22 +1,34 @@
 """The application's one error type. Services raise it; the API and the views translate it."""
 
-from typing import Any
-
 
 class ApplicationError(Exception):
-    """A business rule said no. `message` is safe to show to the person who asked."""
+    """A business rule said no. `message` is safe to show to the person who asked.
+
+    `field` names the input at fault, when there is one, so an API can answer with DRF's
+    field-error shape ({"start": ["..."]}) instead of {"detail": "..."}.
+    """
 
     status_code = 400
-    code = "invalid"
 
-    def __init__(self, message: str, extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.extra = extra or {}
+        self.field = field
 
 
 class ConflictError(ApplicationError):
     """The request was fine but the state says no (a slot taken, a visit already closed)."""
 
     status_code = 409
-    code = "conflict"
+
+
+class PermissionDeniedError(ApplicationError):
+    """The caller may see the thing but may not do this to it."""
+
+    status_code = 403
+
+
+class NotFoundError(ApplicationError):
+    """Absent, or not the caller's to see: the two are deliberately indistinguishable."""
+
+    status_code = 404

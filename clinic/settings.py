@@ -5,6 +5,7 @@ layer. Production sets DATABASE_URL (PostgreSQL) and REDIS_URL (channels-redis a
 so several Daphne processes share one database and one room state.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +48,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from our own static files
     "visits",
     "rooms",
 ]
@@ -143,6 +148,47 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)
+
+# --- REST API -------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # the portal's own pages
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "clinic.pagination.PageNumberPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "clinic.exception_handler.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        # Failed sign-ins per client address; successful ones are not counted.
+        "login_failures": env_str("LOGIN_FAILURE_RATE", "5/min"),
+    },
+    # Client addresses for throttling: 0 trusts no X-Forwarded-For (no proxy in front).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=env_int("JWT_REFRESH_HOURS", 24, minimum=1)),
+    "UPDATE_LAST_LOGIN": True,
+    "TOKEN_OBTAIN_SERIALIZER": "visits.apis.auth.RoleTokenObtainPairSerializer",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Clinic Meet API",
+    "DESCRIPTION": (
+        "Book and manage video visits. Authenticate with POST /api/auth/token/ and send "
+        "`Authorization: Bearer <access>`. Times are ISO 8601 with a UTC offset; a doctor's "
+        "slots are given in the doctor's time zone."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"AppointmentStatusEnum": "visits.models.AppointmentStatus"},
+}
 
 # --- Time and language -----------------------------------------------------------------------
 

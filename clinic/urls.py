@@ -10,6 +10,7 @@ admin.site.index_title = "Clinic"
 
 urlpatterns = [
     path("", include("visits.urls")),
+    path("api/", include(("visits.apis.urls", "api"))),
     path("visits/", include("rooms.urls")),
     path(
         "accounts/login/",

@@ -1,8 +1,9 @@
 """Read queries over doctors, patients and appointments."""
 
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from visits.models import Appointment, AppointmentStatus, Doctor, Patient
 from visits.models.appointments import SLOT_RELEASING_STATUSES, UPCOMING_STATUSES
@@ -71,3 +72,126 @@ def clinic_overview(*, now: datetime) -> dict[str, int]:
         "active_doctors": Doctor.objects.filter(is_active=True).count(),
         "patients": Patient.objects.count(),
     }
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime  # aware, in the doctor's time zone
+    end: datetime
+
+
+def _local_instant(day: date, wall_time: time, zone) -> datetime | None:
+    """`day` at `wall_time` in `zone`, or None when that wall time does not exist (DST gap)."""
+    instant = datetime.combine(day, wall_time, tzinfo=zone)
+    round_trip = instant.astimezone(UTC).astimezone(zone)
+    return instant if round_trip.replace(tzinfo=None) == instant.replace(tzinfo=None) else None
+
+
+def doctor_slot_grid(*, doctor: Doctor, day: date) -> list[Slot]:
+    """Every slot of the doctor's working hours on a local day, booked or not.
+
+    Slots start at each range's start and step by the appointment length; a slot must fit
+    inside its range. Uses the prefetched `working_hours` when the caller loaded them.
+    """
+    zone = doctor.zone
+    length = doctor.appointment_length
+    slots = []
+    for hours in doctor.working_hours.all():
+        if hours.weekday != day.weekday():
+            continue
+        cursor = _local_instant(day, hours.start_time, zone)
+        range_end = _local_instant(day, hours.end_time, zone)
+        if cursor is None or range_end is None:
+            continue
+        while cursor + length <= range_end:
+            slots.append(Slot(start=cursor, end=(cursor + length).astimezone(zone)))
+            cursor = (cursor + length).astimezone(zone)
+    return sorted(slots, key=lambda slot: slot.start)
+
+
+def doctor_free_slots(
+    *, doctor: Doctor, day: date, now: datetime, exclude_appointment_id: int | None = None
+) -> list[Slot]:
+    """The slots of a local day that lie in the future and overlap no held appointment."""
+    grid = [slot for slot in doctor_slot_grid(doctor=doctor, day=day) if slot.start > now]
+    if not grid:
+        return []
+    held = list(
+        appointments_overlapping(
+            doctor=doctor,
+            start=grid[0].start,
+            end=grid[-1].end,
+            exclude_id=exclude_appointment_id,
+        ).values_list("start", "end")
+    )
+    return [
+        slot
+        for slot in grid
+        if not any(start < slot.end and end > slot.start for start, end in held)
+    ]
+
+
+def appointments_visible_to(*, user) -> QuerySet[Appointment]:
+    """Clinic staff see every appointment; doctors and patients only their own."""
+    appointments = Appointment.objects.select_related("doctor", "patient__user")
+    if user.is_clinic_admin:
+        return appointments
+    if user.is_doctor:
+        return appointments.filter(doctor__user=user)
+    if user.is_patient:
+        return appointments.filter(patient__user=user)
+    return appointments.none()
+
+
+def appointment_list(
+    *,
+    user,
+    status: str | None = None,
+    start_from: datetime | None = None,
+    start_before: datetime | None = None,
+) -> QuerySet[Appointment]:
+    appointments = appointments_visible_to(user=user)
+    if status:
+        appointments = appointments.filter(status=status)
+    if start_from:
+        appointments = appointments.filter(start__gte=start_from)
+    if start_before:
+        appointments = appointments.filter(start__lt=start_before)
+    return appointments.order_by("start", "pk")
+
+
+def appointment_get(*, user, appointment_id: int) -> Appointment | None:
+    return appointments_visible_to(user=user).filter(pk=appointment_id).first()
+
+
+def doctor_list(*, specialty: str | None = None, search: str | None = None) -> QuerySet[Doctor]:
+    doctors = Doctor.objects.filter(is_active=True)
+    if specialty:
+        doctors = doctors.filter(specialty__iexact=specialty)
+    if search:
+        doctors = doctors.filter(Q(display_name__icontains=search) | Q(specialty__icontains=search))
+    return doctors.order_by("display_name", "pk")
+
+
+def doctor_get_active(*, doctor_id: int) -> Doctor | None:
+    return (
+        Doctor.objects.filter(pk=doctor_id, is_active=True)
+        .prefetch_related("working_hours")
+        .first()
+    )
+
+
+def patient_chart_get(*, user, patient_id: int) -> Patient | None:
+    """A patient's chart for the patient, a doctor who has seen or will see them, or staff."""
+    patients = Patient.objects.select_related("user").prefetch_related(
+        "allergies", "medications", "conditions"
+    )
+    if user.is_clinic_admin:
+        pass
+    elif user.is_patient:
+        patients = patients.filter(user=user)
+    elif user.is_doctor:
+        patients = patients.filter(appointments__doctor__user=user).distinct()
+    else:
+        return None
+    return patients.filter(pk=patient_id).first()

@@ -34,7 +34,7 @@ def test_overlap_is_a_conflict_and_saves_nothing():
 @pytest.mark.parametrize(
     ("start", "end", "reason", "message"),
     [
-        (datetime(2030, 1, 1, 9, 0), None, "Checkup", "time zone"),
+        (datetime(2030, 1, 1, 9, 0), None, "Checkup", "UTC offset"),
         (at(days=1), at(days=1), "Checkup", "end after"),
         (at(days=1), None, "   ", "reason"),
     ],

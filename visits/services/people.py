@@ -1,17 +1,15 @@
-"""Writes: creating people and appointments under the clinic's rules."""
+"""Writes about people: accounts, doctor and patient profiles, working hours."""
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time
+from datetime import date, time
 from itertools import pairwise
 
 from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinic.errors import ApplicationError, ConflictError
+from clinic.errors import ApplicationError
 from visits.models import (
-    Appointment,
-    AppointmentStatus,
     Doctor,
     Patient,
     Role,
@@ -19,11 +17,7 @@ from visits.models import (
     WorkingHours,
 )
 from visits.models.doctors import Weekday
-from visits.selectors import appointments_overlapping
 
-# The name of the database rule (exclusion constraint on PostgreSQL, trigger on SQLite) that
-# makes overlapping appointments impossible even for writes that bypass this module.
-OVERLAP_CONSTRAINT = "appointment_no_overlap"
 MRN_ATTEMPTS = 5
 CLINIC_STAFF_GROUP = "Clinic staff"
 
@@ -176,43 +170,3 @@ def patient_save_with_unique_mrn(patient: Patient) -> None:
             ).exists():
                 raise
     raise ApplicationError("Could not allocate a medical record number; try again.")
-
-
-def appointment_create(
-    *,
-    doctor: Doctor,
-    patient: Patient,
-    start: datetime,
-    reason: str,
-    end: datetime | None = None,
-    status: str = AppointmentStatus.REQUESTED,
-) -> Appointment:
-    """Book `patient` with `doctor` from `start` (for the doctor's appointment length by default).
-
-    Raises ConflictError when the doctor's time is already held, whether this check sees it or
-    the database rule catches a booking that raced it.
-    """
-    if timezone.is_naive(start) or (end is not None and timezone.is_naive(end)):
-        raise ApplicationError("Appointment times must carry a time zone.")
-    end = end or start + doctor.appointment_length
-    if end <= start:
-        raise ApplicationError("An appointment must end after it starts.")
-    if not reason.strip():
-        raise ApplicationError("Please give a reason for the visit.")
-    appointment = Appointment(
-        doctor=doctor, patient=patient, start=start, end=end, reason=reason.strip(), status=status
-    )
-    appointment.full_clean(exclude=["doctor", "patient"])
-    try:
-        with transaction.atomic():
-            # Serialise bookings per doctor on PostgreSQL (SQLite's IMMEDIATE transactions
-            # already serialise writers); the database rule stays the last word either way.
-            Doctor.objects.select_for_update().filter(pk=doctor.pk).first()
-            if appointments_overlapping(doctor=doctor, start=start, end=end).exists():
-                raise ConflictError("The doctor already has an appointment at that time.")
-            appointment.save()
-    except IntegrityError as error:
-        if OVERLAP_CONSTRAINT in str(error):
-            raise ConflictError("The doctor already has an appointment at that time.") from error
-        raise
-    return appointment

@@ -1,0 +1,20 @@
+"""The API's one exception handler: application errors become DRF-shaped JSON responses."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from clinic.errors import ApplicationError
+
+
+def api_exception_handler(error: Exception, context: dict) -> Response | None:
+    if isinstance(error, ApplicationError):
+        body = {error.field: [error.message]} if error.field else {"detail": error.message}
+        return Response(body, status=error.status_code)
+    if isinstance(error, DjangoValidationError):
+        # Model validation reached through a service: same shape as a serializer's errors.
+        error = exceptions.ValidationError(
+            error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
+        )
+    return drf_exception_handler(error, context)

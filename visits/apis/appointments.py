@@ -1,0 +1,247 @@
+from datetime import UTC, datetime, time, timedelta
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from clinic.errors import NotFoundError
+from clinic.pagination import PageNumberPagination
+from visits import selectors, services
+from visits.apis import errors
+from visits.models import Appointment, AppointmentStatus, Doctor, Patient
+
+UTC_MIDNIGHT = time(0, tzinfo=UTC)
+
+
+class AppointmentOutputSerializer(serializers.ModelSerializer):
+    room_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id",
+            "doctor",
+            "patient",
+            "start",
+            "end",
+            "status",
+            "reason",
+            "cancellation_reason",
+            "room_url",
+        ]
+
+    def get_room_url(self, appointment: Appointment) -> str:
+        path = reverse("rooms:room", args=[appointment.room_id])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    def to_representation(self, appointment: Appointment) -> dict:
+        data = super().to_representation(appointment)
+        # Times read in the doctor's zone (with its offset), as the doctor's slots do.
+        zone = appointment.doctor.zone
+        data["start"] = appointment.start.astimezone(zone).isoformat()
+        data["end"] = appointment.end.astimezone(zone).isoformat()
+        return data
+
+
+def _appointment_response(request, appointment: Appointment, code=status.HTTP_200_OK):
+    return Response(
+        AppointmentOutputSerializer(appointment, context={"request": request}).data, status=code
+    )
+
+
+class AppointmentListCreateApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=AppointmentStatus.choices, required=False)
+        date_from = serializers.DateField(
+            required=False, help_text="First UTC day to include (by start)."
+        )
+        date_to = serializers.DateField(
+            required=False, help_text="Last UTC day to include (by start)."
+        )
+
+        def validate(self, data):
+            if (
+                data.get("date_from")
+                and data.get("date_to")
+                and data["date_to"] < data["date_from"]
+            ):
+                raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+            return data
+
+    class BookingSerializer(serializers.Serializer):
+        doctor = serializers.IntegerField(min_value=1)
+        start = serializers.DateTimeField(help_text="A slot start, with its UTC offset.")
+        reason = serializers.CharField(max_length=500)
+        patient = serializers.IntegerField(
+            min_value=1, required=False, help_text="Clinic staff only: whom to book."
+        )
+
+    @extend_schema(
+        operation_id="appointments_list",
+        parameters=[FilterSerializer],
+        responses={
+            200: AppointmentOutputSerializer(many=True),
+            400: errors.BAD_REQUEST,
+            401: errors.UNAUTHENTICATED,
+            404: errors.NOT_FOUND,
+        },
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        appointments = selectors.appointment_list(
+            user=request.user,
+            status=data.get("status"),
+            start_from=_utc_midnight(data.get("date_from")),
+            start_before=_utc_midnight(data.get("date_to"), days_after=1),
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(appointments, request, view=self)
+        output = AppointmentOutputSerializer(page, many=True, context={"request": request})
+        return paginator.get_paginated_response(output.data)
+
+    @extend_schema(
+        operation_id="appointments_create",
+        request=BookingSerializer,
+        responses={
+            201: AppointmentOutputSerializer,
+            400: errors.BAD_REQUEST,
+            401: errors.UNAUTHENTICATED,
+            403: errors.FORBIDDEN,
+            409: errors.CONFLICT,
+        },
+    )
+    def post(self, request):
+        serializer = self.BookingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        patient_id = data.get("patient")
+        appointment = services.appointment_book(
+            booked_by=request.user,
+            doctor=Doctor.objects.filter(pk=data["doctor"])
+            .prefetch_related("working_hours")
+            .first(),
+            patient=_patient_or_error(patient_id) if patient_id else None,
+            start=data["start"],
+            reason=data["reason"],
+        )
+        return _appointment_response(request, appointment, status.HTTP_201_CREATED)
+
+
+def _utc_midnight(day, days_after: int = 0):
+    if day is None:
+        return None
+    return datetime.combine(day + timedelta(days=days_after), UTC_MIDNIGHT)
+
+
+def _patient_or_error(patient_id: int) -> Patient:
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is None:
+        raise serializers.ValidationError({"patient": ["Unknown patient."]})
+    return patient
+
+
+class AppointmentDetailApi(APIView):
+    @extend_schema(
+        operation_id="appointments_retrieve",
+        responses={
+            200: AppointmentOutputSerializer,
+            401: errors.UNAUTHENTICATED,
+            404: errors.NOT_FOUND,
+        },
+    )
+    def get(self, request, appointment_id: int):
+        appointment = selectors.appointment_get(user=request.user, appointment_id=appointment_id)
+        if appointment is None:
+            raise NotFoundError("No such appointment.")
+        return _appointment_response(request, appointment)
+
+
+TRANSITION_RESPONSES = {
+    200: AppointmentOutputSerializer,
+    400: errors.BAD_REQUEST,
+    401: errors.UNAUTHENTICATED,
+    403: errors.FORBIDDEN,
+    404: errors.NOT_FOUND,
+    409: errors.CONFLICT,
+}
+
+
+class AppointmentTransitionApi(APIView):
+    """Base of the status-changing actions; `action` names a key of services.TRANSITIONS."""
+
+    action: str = ""
+
+    def post(self, request, appointment_id: int):
+        appointment = services.appointment_transition(
+            user=request.user, appointment_id=appointment_id, action=self.action
+        )
+        return _appointment_response(request, appointment)
+
+
+class AppointmentCancelApi(AppointmentTransitionApi):
+    action = "cancel"
+
+    class CancellationSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(
+        operation_id="appointments_cancel",
+        request=CancellationSerializer,
+        responses=TRANSITION_RESPONSES,
+    )
+    def post(self, request, appointment_id: int):
+        serializer = self.CancellationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        appointment = services.appointment_transition(
+            user=request.user,
+            appointment_id=appointment_id,
+            action=self.action,
+            reason=serializer.validated_data["reason"],
+        )
+        return _appointment_response(request, appointment)
+
+
+def _doctor_action(action: str, summary: str) -> type[AppointmentTransitionApi]:
+    """The doctor's one-click actions differ only in the transition they ask for."""
+
+    @extend_schema(
+        operation_id=f"appointments_{action}",
+        summary=summary,
+        request=None,
+        responses=TRANSITION_RESPONSES,
+    )
+    def post(self, request, appointment_id: int):
+        return AppointmentTransitionApi.post(self, request, appointment_id)
+
+    name = "Appointment" + action.title().replace("_", "") + "Api"
+    return type(name, (AppointmentTransitionApi,), {"action": action, "post": post})
+
+
+AppointmentConfirmApi = _doctor_action("confirm", "The doctor confirms a requested visit.")
+AppointmentCompleteApi = _doctor_action("complete", "The doctor marks a visit as done.")
+AppointmentNoShowApi = _doctor_action("no_show", "The doctor records that the patient never came.")
+
+
+class AppointmentRescheduleApi(APIView):
+    class RescheduleSerializer(serializers.Serializer):
+        start = serializers.DateTimeField(help_text="A free slot start, with its UTC offset.")
+
+    @extend_schema(
+        operation_id="appointments_reschedule",
+        request=RescheduleSerializer,
+        responses=TRANSITION_RESPONSES,
+    )
+    def post(self, request, appointment_id: int):
+        serializer = self.RescheduleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        appointment = services.appointment_reschedule(
+            user=request.user,
+            appointment_id=appointment_id,
+            start=serializer.validated_data["start"],
+        )
+        return _appointment_response(request, appointment)

@@ -1,0 +1,41 @@
+"""Writes under the clinic's rules. Callers import from here; one module per concept below."""
+
+from visits.services.appointments import (
+    OVERLAP_CONSTRAINT,
+    TRANSITIONS,
+    appointment_actor,
+    appointment_book,
+    appointment_create,
+    appointment_reschedule,
+    appointment_transition,
+)
+from visits.services.people import (
+    CLINIC_STAFF_GROUP,
+    clinic_staff_group_sync,
+    doctor_create,
+    doctor_set_working_hours,
+    patient_create,
+    patient_save_with_unique_mrn,
+    user_create,
+    user_sync_role_rights,
+    working_hours_validate_day,
+)
+
+__all__ = [
+    "CLINIC_STAFF_GROUP",
+    "OVERLAP_CONSTRAINT",
+    "TRANSITIONS",
+    "appointment_actor",
+    "appointment_book",
+    "appointment_create",
+    "appointment_reschedule",
+    "appointment_transition",
+    "clinic_staff_group_sync",
+    "doctor_create",
+    "doctor_set_working_hours",
+    "patient_create",
+    "patient_save_with_unique_mrn",
+    "user_create",
+    "user_sync_role_rights",
+    "working_hours_validate_day",
+]
