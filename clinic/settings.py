@@ -251,6 +251,13 @@ MAX_WEBCAM_BITRATE = env_int("MAX_WEBCAM_BITRATE", 1_200_000, minimum=1)
 MAX_WEBCAM_FRAMERATE = env_int("MAX_WEBCAM_FRAMERATE", 24, minimum=1)
 MAX_WEBCAM_QUALITY_LEVEL = env_int("MAX_WEBCAM_QUALITY_LEVEL", 1080, minimum=1)
 
+# --- Visit rooms -----------------------------------------------------------------------------
+
+# Room state keys in Redis (when REDIS_URL is set); a distinct prefix lets deployments share one.
+ROOM_STATE_KEY_PREFIX = env_str("ROOM_STATE_KEY_PREFIX", "clinicmeet:room:")
+# A participant silent this long (no frame, no ping) is dropped from the room.
+ROOM_SILENCE_TIMEOUT_SECONDS = env_int("ROOM_SILENCE_TIMEOUT_SECONDS", 30, minimum=2)
+
 # --- Logging ---------------------------------------------------------------------------------
 
 LOGGING = {

@@ -41,8 +41,11 @@ TRANSITIONS: dict[str, Transition] = {
     "check_in": Transition(
         frozenset({S.CONFIRMED}), S.CHECKED_IN, frozenset({PATIENT, ADMIN}), only_before_end=True
     ),
+    # The doctor lets the patient into the visit room (a requested visit is thereby accepted).
     "start": Transition(
-        frozenset({S.CONFIRMED, S.CHECKED_IN}), S.IN_PROGRESS, frozenset({DOCTOR, ADMIN})
+        frozenset({S.REQUESTED, S.CONFIRMED, S.CHECKED_IN}),
+        S.IN_PROGRESS,
+        frozenset({DOCTOR, ADMIN}),
     ),
     "complete": Transition(
         frozenset({S.CONFIRMED, S.CHECKED_IN, S.IN_PROGRESS}),
@@ -201,7 +204,9 @@ def appointment_transition(
             raise ConflictError(
                 f"Cannot {verb} an appointment that is {appointment.status}.",
             )
-        if transition.only_after_start and now < appointment.start:
+        # A visit already in progress has started, even ahead of its booked time.
+        started = now >= appointment.start or appointment.status == AppointmentStatus.IN_PROGRESS
+        if transition.only_after_start and not started:
             raise ConflictError(f"Cannot {verb} an appointment before it starts.")
         if transition.only_before_end and now >= appointment.end:
             raise ConflictError(f"Cannot {verb} an appointment that has already ended.")

@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from rooms.models import ChatMessage
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(admin.ModelAdmin):
+    """Read-only: the chat is part of the visit's record and is not edited after the fact."""
+
+    list_display = ("created_at", "appointment", "sender", "text")
+    list_filter = (("created_at", admin.DateFieldListFilter),)
+    search_fields = ("text", "appointment__patient__medical_record_number", "sender__username")
+    list_select_related = ("appointment__patient__user", "appointment__doctor", "sender")
+    readonly_fields = ("appointment", "sender", "text", "created_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

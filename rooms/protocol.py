@@ -1,0 +1,129 @@
+"""The room WebSocket's client frames: parsing and validation (docs/protocol.md).
+
+Anything wrong with a frame becomes a ProtocolError with a stable `code`, which the consumer
+answers with an `error` frame while the socket stays open.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rooms.models import CHAT_MESSAGE_MAX_LENGTH
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_ID_LENGTH = 64
+MAX_TRACKS = 16
+TRACK_KINDS = ("audio", "video")
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def frame(self) -> dict[str, str]:
+        return {"type": "error", "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Command:
+    type: str
+    fields: dict[str, Any]
+
+
+def _text(frame: dict, name: str, *, max_length: int, strip: bool = False) -> str:
+    if name not in frame:
+        raise ProtocolError("missing_field", f"'{name}' is required.")
+    value = frame[name]
+    if not isinstance(value, str):
+        raise ProtocolError("invalid_field", f"'{name}' must be a string.")
+    value = value.strip() if strip else value
+    if not value:
+        raise ProtocolError("invalid_field", f"'{name}' must not be empty.")
+    if len(value) > max_length:
+        raise ProtocolError("invalid_field", f"'{name}' is longer than {max_length} characters.")
+    return value
+
+
+def _no_fields(frame: dict) -> dict:
+    return {}
+
+
+def _target(frame: dict) -> dict:
+    return {"participant_id": _text(frame, "participant_id", max_length=MAX_ID_LENGTH)}
+
+
+def _signal(frame: dict) -> dict:
+    data = frame.get("data")
+    if "data" not in frame:
+        raise ProtocolError("missing_field", "'data' is required.")
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_field", "'data' must be an object (an SDP or ICE payload).")
+    return {"to": _text(frame, "to", max_length=MAX_ID_LENGTH), "data": data}
+
+
+def _media(frame: dict) -> dict:
+    flags = {name: frame[name] for name in ("audio", "video", "screen") if name in frame}
+    if not flags:
+        raise ProtocolError("missing_field", "Give at least one of 'audio', 'video', 'screen'.")
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ProtocolError("invalid_field", f"'{name}' must be true or false.")
+    return flags
+
+
+def _tracks(frame: dict) -> dict:
+    tracks = frame.get("tracks")
+    if not isinstance(tracks, list):
+        raise ProtocolError("invalid_field", "'tracks' must be a list of {name, kind}.")
+    if len(tracks) > MAX_TRACKS:
+        raise ProtocolError("invalid_field", f"At most {MAX_TRACKS} tracks.")
+    cleaned = []
+    for track in tracks:
+        if not isinstance(track, dict):
+            raise ProtocolError("invalid_field", "Each track must be an object {name, kind}.")
+        name = _text(track, "name", max_length=MAX_ID_LENGTH)
+        kind = track.get("kind")
+        if kind not in TRACK_KINDS:
+            raise ProtocolError("invalid_field", "A track's 'kind' must be 'audio' or 'video'.")
+        cleaned.append({"name": name, "kind": kind})
+    return {"session_id": _text(frame, "session_id", max_length=128), "tracks": cleaned}
+
+
+def _chat(frame: dict) -> dict:
+    return {"text": _text(frame, "text", max_length=CHAT_MESSAGE_MAX_LENGTH, strip=True)}
+
+
+PARSERS = {
+    "ping": _no_fields,
+    "admit": _target,
+    "deny": _target,
+    "remove": _target,
+    "end": _no_fields,
+    "signal": _signal,
+    "media": _media,
+    "tracks": _tracks,
+    "chat": _chat,
+}
+
+
+def parse_frame(text: str | None) -> Command:
+    """One client text frame -> a Command, or ProtocolError saying what is wrong."""
+    if text is None:
+        raise ProtocolError("bad_frame", "Send JSON text frames, not binary.")
+    if len(text.encode()) > MAX_FRAME_BYTES:
+        raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError("bad_frame", "A frame must be a JSON object with a 'type'.")
+    frame_type = frame.get("type")
+    if not isinstance(frame_type, str) or not frame_type:
+        raise ProtocolError("missing_field", "'type' is required.")
+    parser = PARSERS.get(frame_type)
+    if parser is None:
+        raise ProtocolError("unknown_type", f"Unknown frame type {frame_type[:40]!r}.")
+    return Command(frame_type, parser(frame))

@@ -1,0 +1,351 @@
+"""The visit room's rules: who may enter, the waiting room, admission, signaling and chat.
+
+The consumer only moves frames; everything it does goes through these functions, which keep
+the shared room state (rooms.state) and tell the room's members through the channel layer.
+"""
+
+import contextlib
+import secrets
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from clinic.errors import ApplicationError
+from rooms.models import ChatMessage
+from rooms.protocol import ProtocolError
+from rooms.selectors import room_join_window
+from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
+from visits.models import Appointment, User
+from visits.services import appointment_transition
+
+CHAT_HISTORY = 50
+# Room state outlives the join window a little, then Redis forgets it by itself.
+STATE_GRACE_SECONDS = 15 * 60
+
+
+class RoomClosed(Exception):
+    """The socket must close with `code` (see docs/protocol.md), after a last frame of
+    `frame_type` telling the client why."""
+
+    def __init__(self, code: int, reason: str, frame_type: str = "room.closed") -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.frame_type = frame_type
+
+
+NOT_AUTHENTICATED, NOT_ALLOWED, UNKNOWN_ROOM, ROOM_CLOSED = 4401, 4403, 4404, 4409
+REPLACED, TIMED_OUT, ABUSE = 4000, 4408, 4429
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    """A user allowed into a room, and what the room is."""
+
+    user_id: int
+    display_name: str
+    role: str  # "doctor" | "patient"
+    appointment_id: int
+    room: str  # the room UUID's hex: key of the state and of the channel group
+    closes_at: float
+
+    @property
+    def group(self) -> str:
+        return f"room.{self.room}"
+
+
+def _room_access_sync(user, room_id: str) -> RoomAccess:
+    if not user.is_authenticated:
+        raise RoomClosed(NOT_AUTHENTICATED, "Sign in first.")
+    try:
+        room_uuid = UUID(str(room_id))
+    except ValueError:
+        raise RoomClosed(UNKNOWN_ROOM, "No such room.") from None
+    appointment = (
+        Appointment.objects.select_related("doctor__user", "patient__user")
+        .filter(room_id=room_uuid)
+        .first()
+    )
+    if appointment is None:
+        raise RoomClosed(UNKNOWN_ROOM, "No such room.")
+    if user.id == appointment.doctor.user_id:
+        role, name = "doctor", appointment.doctor.display_name
+    elif user.id == appointment.patient.user_id:
+        role, name = "patient", appointment.patient.full_name
+    else:
+        raise RoomClosed(NOT_ALLOWED, "This is not your visit.")
+    window = room_join_window(appointment=appointment, now=timezone.now())
+    if not window.is_open:
+        raise RoomClosed(ROOM_CLOSED, window.reason)
+    return RoomAccess(
+        user_id=user.id,
+        display_name=name,
+        role=role,
+        appointment_id=appointment.pk,
+        room=room_uuid.hex,
+        closes_at=window.closes_at.timestamp(),
+    )
+
+
+room_access = database_sync_to_async(_room_access_sync)
+
+
+def _transition_quietly(user_id: int, appointment_id: int, action: str) -> None:
+    """Record what happened in the visit on the appointment, when its status allows it."""
+    # E.g. already in progress after a reconnect: the room goes on regardless.
+    with contextlib.suppress(ApplicationError):
+        appointment_transition(
+            user=User.objects.get(pk=user_id), appointment_id=appointment_id, action=action
+        )
+
+
+_transition = database_sync_to_async(_transition_quietly)
+
+
+async def _broadcast_changed(access: RoomAccess) -> None:
+    await get_channel_layer().group_send(access.group, {"type": "room.changed"})
+
+
+async def join(access: RoomAccess, channel_name: str) -> Participant:
+    """Enter the room: doctors go straight in; a patient waits unless admitted before."""
+    store = get_room_state_store()
+    admitted = access.role == "doctor" or await store.is_admitted(access.room, access.user_id)
+    # One entry per person: a reconnect replaces the connection it left behind.
+    for earlier in await store.participants(access.room):
+        if earlier.user_id == access.user_id and await store.remove(
+            access.room, earlier.participant_id
+        ):
+            await get_channel_layer().send(earlier.channel_name, {"type": "room.replaced"})
+    participant = Participant(
+        participant_id=secrets.token_urlsafe(9),
+        user_id=access.user_id,
+        display_name=access.display_name,
+        role=access.role,
+        status=ADMITTED if admitted else WAITING,
+        channel_name=channel_name,
+    )
+    await store.add(access.room, participant, time.time())
+    await store.expire(access.room, int(access.closes_at - time.time()) + STATE_GRACE_SECONDS)
+    await get_channel_layer().group_add(access.group, channel_name)
+    if access.role == "patient" and not admitted:
+        await _transition(access.user_id, access.appointment_id, "check_in")
+    await _broadcast_changed(access)
+    return participant
+
+
+async def leave(access: RoomAccess, participant_id: str, channel_name: str) -> None:
+    await get_channel_layer().group_discard(access.group, channel_name)
+    if await get_room_state_store().remove(access.room, participant_id):
+        await _broadcast_changed(access)
+
+
+async def heard_from(access: RoomAccess, participant_id: str) -> None:
+    await get_room_state_store().touch(access.room, participant_id, time.time())
+
+
+async def drop_silent(access: RoomAccess) -> int:
+    """Forget participants nobody has heard from within the timeout (a crashed browser, a killed
+    server process); any member's connection may do it, and only one removal counts."""
+    store = get_room_state_store()
+    cutoff = time.time() - settings.ROOM_SILENCE_TIMEOUT_SECONDS
+    dropped = 0
+    for participant_id in await store.silent_since(access.room, cutoff):
+        dropped += await store.remove(access.room, participant_id)
+    if dropped:
+        await _broadcast_changed(access)
+    return dropped
+
+
+async def _require_member(access: RoomAccess, participant_id: str) -> Participant:
+    me = await get_room_state_store().get(access.room, participant_id)
+    if me is None:
+        raise RoomClosed(TIMED_OUT, "You are no longer in the room; reconnect.")
+    return me
+
+
+async def _require_admitted(access: RoomAccess, participant_id: str) -> Participant:
+    me = await _require_member(access, participant_id)
+    if me.status != ADMITTED:
+        raise ProtocolError("forbidden", "Wait until the doctor lets you in.")
+    return me
+
+
+async def _waiting_patient(access: RoomAccess, doctor_pid: str, target_pid: str) -> Participant:
+    await _require_doctor(access, doctor_pid)
+    target = await get_room_state_store().get(access.room, target_pid)
+    if target is None:
+        raise ProtocolError("not_found", "No such participant in this room.")
+    if target.role != "patient" or target.status != WAITING:
+        raise ProtocolError("conflict", "That participant is not waiting to be let in.")
+    return target
+
+
+async def _require_doctor(access: RoomAccess, participant_id: str) -> Participant:
+    me = await _require_member(access, participant_id)
+    if me.role != "doctor":
+        raise ProtocolError("forbidden", "Only the doctor can do that.")
+    return me
+
+
+async def admit(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
+    """Let a waiting patient in; remembered for the visit, so a reconnect skips the wait."""
+    target = await _waiting_patient(access, doctor_pid, target_pid)
+    store = get_room_state_store()
+    await store.admit_user(access.room, target.user_id)
+    await store.update(access.room, target_pid, status=ADMITTED)
+    await _transition(access.user_id, access.appointment_id, "start")
+    await _broadcast_changed(access)
+
+
+async def deny(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
+    target = await _waiting_patient(access, doctor_pid, target_pid)
+    await _send_away(access, target, "room.denied")
+
+
+async def remove(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
+    await _require_doctor(access, doctor_pid)
+    target = await get_room_state_store().get(access.room, target_pid)
+    if target is None:
+        raise ProtocolError("not_found", "No such participant in this room.")
+    if target.participant_id == doctor_pid:
+        raise ProtocolError("conflict", "Use 'end' to finish the visit.")
+    await get_room_state_store().revoke_user(access.room, target.user_id)
+    await _send_away(access, target, "room.removed")
+
+
+async def _send_away(access: RoomAccess, target: Participant, event: str) -> None:
+    if await get_room_state_store().remove(access.room, target.participant_id):
+        await get_channel_layer().send(target.channel_name, {"type": event})
+        await _broadcast_changed(access)
+
+
+async def end(access: RoomAccess, doctor_pid: str) -> None:
+    """Finish the visit: the appointment is completed and everyone's socket closes."""
+    await _require_doctor(access, doctor_pid)
+    await _transition(access.user_id, access.appointment_id, "complete")
+    await get_channel_layer().group_send(access.group, {"type": "room.ended"})
+    await get_room_state_store().clear(access.room)
+
+
+async def relay_signal(access: RoomAccess, sender_pid: str, to: str, data: dict) -> None:
+    """Pass SDP/ICE to one admitted participant; `from` is set here, never by the client."""
+    await _require_admitted(access, sender_pid)
+    target = await get_room_state_store().get(access.room, to)
+    if target is None or target.status != ADMITTED or to == sender_pid:
+        raise ProtocolError("not_found", "No admitted participant with that id.")
+    await get_channel_layer().send(
+        target.channel_name, {"type": "room.signal", "from": sender_pid, "data": data}
+    )
+
+
+async def update_media(access: RoomAccess, participant_id: str, flags: dict) -> None:
+    await _require_member(access, participant_id)
+    await get_room_state_store().update(access.room, participant_id, **flags)
+    await _broadcast_changed(access)
+
+
+async def update_tracks(
+    access: RoomAccess, participant_id: str, session_id: str, tracks: list
+) -> None:
+    await _require_admitted(access, participant_id)
+    await get_room_state_store().update(
+        access.room, participant_id, session_id=session_id, tracks=tracks
+    )
+    await _broadcast_changed(access)
+
+
+def _chat_frame(message: ChatMessage, names: dict[int, tuple[str, str]]) -> dict:
+    name, role = names.get(message.sender_id, (message.sender.display_name, ""))
+    return {
+        "type": "chat",
+        "id": message.pk,
+        "sender": {"user_id": message.sender_id, "display_name": name, "role": role},
+        "text": message.text,
+        "sent_at": message.created_at.isoformat(),
+    }
+
+
+def _names(appointment: Appointment) -> dict[int, tuple[str, str]]:
+    return {
+        appointment.doctor.user_id: (appointment.doctor.display_name, "doctor"),
+        appointment.patient.user_id: (appointment.patient.full_name, "patient"),
+    }
+
+
+@database_sync_to_async
+def _store_chat(access: RoomAccess, text: str) -> dict:
+    appointment = Appointment.objects.select_related("doctor", "patient__user").get(
+        pk=access.appointment_id
+    )
+    message = ChatMessage.objects.create(
+        appointment=appointment, sender_id=access.user_id, text=text
+    )
+    return _chat_frame(message, _names(appointment))
+
+
+async def post_chat(access: RoomAccess, participant_id: str, text: str) -> None:
+    await _require_admitted(access, participant_id)
+    frame = await _store_chat(access, text)
+    await get_channel_layer().group_send(access.group, {"type": "room.chat", "frame": frame})
+
+
+@database_sync_to_async
+def chat_history(access: RoomAccess) -> list[dict]:
+    appointment = Appointment.objects.select_related("doctor", "patient__user").get(
+        pk=access.appointment_id
+    )
+    recent = (
+        ChatMessage.objects.filter(appointment=appointment)
+        .select_related("sender")
+        .order_by("-created_at", "-pk")[:CHAT_HISTORY]
+    )
+    names = _names(appointment)
+    return [_chat_frame(message, names) for message in reversed(recent)]
+
+
+def _public(participant: Participant) -> dict:
+    return {
+        "participant_id": participant.participant_id,
+        "user_id": participant.user_id,
+        "display_name": participant.display_name,
+        "role": participant.role,
+        "status": participant.status,
+        "audio": participant.audio,
+        "video": participant.video,
+        "screen": participant.screen,
+        "session_id": participant.session_id,
+        "tracks": participant.tracks,
+    }
+
+
+async def state_for(access: RoomAccess, participant_id: str) -> dict:
+    """The room as one participant may see it. A waiting patient learns only the doctor's name."""
+    participants = sorted(
+        await get_room_state_store().participants(access.room), key=lambda p: p.joined_at
+    )
+    me = next((p for p in participants if p.participant_id == participant_id), None)
+    if me is None:
+        raise RoomClosed(TIMED_OUT, "You are no longer in the room; reconnect.")
+    if me.status == WAITING:
+        visible = [
+            {"display_name": p.display_name, "role": p.role}
+            for p in participants
+            if p.role == "doctor"
+        ]
+    elif me.role == "doctor":
+        visible = [_public(p) for p in participants]
+    else:
+        # Admitted patients see who is in the call, not who else may be waiting.
+        visible = [_public(p) for p in participants if p.status == ADMITTED]
+    return {
+        "type": "room.state",
+        "you": {"participant_id": me.participant_id, "role": me.role, "status": me.status},
+        "participants": visible,
+        "recording": False,
+        "ai": False,
+    }

@@ -1,0 +1,228 @@
+"""Where a visit room's live state lives: who is in it, their media, who was let in.
+
+Redis when REDIS_URL is set, so every Daphne process sees the same room; process memory in the
+embedded single-process default. Every operation is atomic on its own (one Redis command or
+script), so concurrent joins, leaves and updates never lose or duplicate a participant.
+"""
+
+import asyncio
+import json
+import time
+import weakref
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from django.conf import settings
+
+WAITING, ADMITTED = "waiting", "admitted"
+
+
+@dataclass
+class Participant:
+    participant_id: str
+    user_id: int
+    display_name: str
+    role: str  # "doctor" | "patient"
+    status: str  # WAITING | ADMITTED
+    channel_name: str
+    audio: bool = False
+    video: bool = False
+    screen: bool = False
+    session_id: str | None = None
+    tracks: list[dict[str, str]] = field(default_factory=list)
+    joined_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "Participant":
+        data = json.loads(raw)
+        # Lua's cjson writes an empty list as {}; read it back as the list it was.
+        if not isinstance(data.get("tracks"), list):
+            data["tracks"] = []
+        return cls(**data)
+
+
+class RoomStateStore(Protocol):
+    async def add(self, room: str, participant: Participant, now: float) -> None: ...
+    async def get(self, room: str, participant_id: str) -> Participant | None: ...
+    async def update(
+        self, room: str, participant_id: str, **changes: Any
+    ) -> Participant | None: ...
+    async def remove(self, room: str, participant_id: str) -> bool: ...
+    async def participants(self, room: str) -> list[Participant]: ...
+    async def touch(self, room: str, participant_id: str, now: float) -> None: ...
+    async def silent_since(self, room: str, cutoff: float) -> list[str]: ...
+    async def admit_user(self, room: str, user_id: int) -> None: ...
+    async def revoke_user(self, room: str, user_id: int) -> None: ...
+    async def is_admitted(self, room: str, user_id: int) -> bool: ...
+    async def expire(self, room: str, seconds: int) -> None: ...
+    async def clear(self, room: str) -> None: ...
+
+
+class MemoryRoomStateStore:
+    """One process only: no await inside an operation, so each is atomic on the event loop."""
+
+    def __init__(self) -> None:
+        self._participants: dict[str, dict[str, Participant]] = {}
+        self._seen: dict[str, dict[str, float]] = {}
+        self._admitted: dict[str, set[int]] = {}
+
+    async def add(self, room, participant, now):
+        self._participants.setdefault(room, {})[participant.participant_id] = participant
+        self._seen.setdefault(room, {})[participant.participant_id] = now
+
+    async def get(self, room, participant_id):
+        found = self._participants.get(room, {}).get(participant_id)
+        return Participant(**asdict(found)) if found else None
+
+    async def update(self, room, participant_id, **changes):
+        found = self._participants.get(room, {}).get(participant_id)
+        if found is None:
+            return None
+        for name, value in changes.items():
+            setattr(found, name, value)
+        return Participant(**asdict(found))
+
+    async def remove(self, room, participant_id):
+        self._seen.get(room, {}).pop(participant_id, None)
+        return self._participants.get(room, {}).pop(participant_id, None) is not None
+
+    async def participants(self, room):
+        return [Participant(**asdict(p)) for p in self._participants.get(room, {}).values()]
+
+    async def touch(self, room, participant_id, now):
+        if participant_id in self._participants.get(room, {}):
+            self._seen.setdefault(room, {})[participant_id] = now
+
+    async def silent_since(self, room, cutoff):
+        return [pid for pid, seen in self._seen.get(room, {}).items() if seen < cutoff]
+
+    async def admit_user(self, room, user_id):
+        self._admitted.setdefault(room, set()).add(user_id)
+
+    async def revoke_user(self, room, user_id):
+        self._admitted.get(room, set()).discard(user_id)
+
+    async def is_admitted(self, room, user_id):
+        return user_id in self._admitted.get(room, set())
+
+    async def expire(self, room, seconds):
+        """Memory is freed when the room is cleared; nothing outlives the process anyway."""
+
+    async def clear(self, room):
+        for store in (self._participants, self._seen, self._admitted):
+            store.pop(room, None)
+
+
+# Merge a JSON object of changes into one participant's JSON entry, in one atomic step.
+_MERGE_SCRIPT = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local entry = cjson.decode(raw)
+for key, value in pairs(cjson.decode(ARGV[2])) do entry[key] = value end
+local merged = cjson.encode(entry)
+redis.call('HSET', KEYS[1], ARGV[1], merged)
+return merged
+"""
+
+
+class RedisRoomStateStore:
+    """Shared by every server process. Per room: a hash of participants (JSON), a hash of
+    last-seen times, and a set of admitted user ids; all expire with the room."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self._url = url
+        self._prefix = prefix
+        # redis.asyncio clients belong to the event loop that made them.
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _client(self):
+        import redis.asyncio as redis
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = redis.from_url(self._url)
+            self._clients[loop] = client
+        return client
+
+    def _keys(self, room: str) -> tuple[str, str, str]:
+        base = f"{self._prefix}{room}"
+        return f"{base}:participants", f"{base}:seen", f"{base}:admitted"
+
+    async def add(self, room, participant, now):
+        participants, seen, _ = self._keys(room)
+        async with self._client().pipeline(transaction=True) as pipe:
+            pipe.hset(participants, participant.participant_id, participant.to_json())
+            pipe.hset(seen, participant.participant_id, now)
+            await pipe.execute()
+
+    async def get(self, room, participant_id):
+        raw = await self._client().hget(self._keys(room)[0], participant_id)
+        return Participant.from_json(raw) if raw else None
+
+    async def update(self, room, participant_id, **changes):
+        merged = await self._client().eval(
+            _MERGE_SCRIPT, 1, self._keys(room)[0], participant_id, json.dumps(changes)
+        )
+        return Participant.from_json(merged) if merged else None
+
+    async def remove(self, room, participant_id):
+        participants, seen, _ = self._keys(room)
+        async with self._client().pipeline(transaction=True) as pipe:
+            pipe.hdel(participants, participant_id)
+            pipe.hdel(seen, participant_id)
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
+    async def participants(self, room):
+        entries = await self._client().hvals(self._keys(room)[0])
+        return [Participant.from_json(raw) for raw in entries]
+
+    async def touch(self, room, participant_id, now):
+        participants, seen, _ = self._keys(room)
+        if await self._client().hexists(participants, participant_id):
+            await self._client().hset(seen, participant_id, now)
+
+    async def silent_since(self, room, cutoff):
+        seen = await self._client().hgetall(self._keys(room)[1])
+        return [pid.decode() for pid, at in seen.items() if float(at) < cutoff]
+
+    async def admit_user(self, room, user_id):
+        await self._client().sadd(self._keys(room)[2], user_id)
+
+    async def revoke_user(self, room, user_id):
+        await self._client().srem(self._keys(room)[2], user_id)
+
+    async def is_admitted(self, room, user_id):
+        return bool(await self._client().sismember(self._keys(room)[2], user_id))
+
+    async def expire(self, room, seconds):
+        async with self._client().pipeline(transaction=True) as pipe:
+            for key in self._keys(room):
+                pipe.expire(key, seconds)
+            await pipe.execute()
+
+    async def clear(self, room):
+        await self._client().delete(*self._keys(room))
+
+
+_store: RoomStateStore | None = None
+
+
+def get_room_state_store() -> RoomStateStore:
+    global _store
+    if _store is None:
+        if settings.REDIS_URL:
+            _store = RedisRoomStateStore(settings.REDIS_URL, settings.ROOM_STATE_KEY_PREFIX)
+        else:
+            _store = MemoryRoomStateStore()
+    return _store
+
+
+def reset_room_state_store() -> None:
+    """Forget the store (tests switch settings between backends)."""
+    global _store
+    _store = None
