@@ -115,12 +115,6 @@ async def join(access: RoomAccess, channel_name: str) -> Participant:
     """Enter the room: doctors go straight in; a patient waits unless admitted before."""
     store = get_room_state_store()
     admitted = access.role == "doctor" or await store.is_admitted(access.room, access.user_id)
-    # One entry per person: a reconnect replaces the connection it left behind.
-    for earlier in await store.participants(access.room):
-        if earlier.user_id == access.user_id and await store.remove(
-            access.room, earlier.participant_id
-        ):
-            await get_channel_layer().send(earlier.channel_name, {"type": "room.replaced"})
     participant = Participant(
         participant_id=secrets.token_urlsafe(9),
         user_id=access.user_id,
@@ -129,7 +123,9 @@ async def join(access: RoomAccess, channel_name: str) -> Participant:
         status=ADMITTED if admitted else WAITING,
         channel_name=channel_name,
     )
-    await store.add(access.room, participant, time.time())
+    # One entry per person: a reconnect replaces the connection it left behind.
+    for earlier in await store.add(access.room, participant, time.time()):
+        await get_channel_layer().send(earlier.channel_name, {"type": "room.replaced"})
     await store.expire(access.room, int(access.closes_at - time.time()) + STATE_GRACE_SECONDS)
     await get_channel_layer().group_add(access.group, channel_name)
     if access.role == "patient" and not admitted:

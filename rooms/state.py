@@ -45,7 +45,10 @@ class Participant:
 
 
 class RoomStateStore(Protocol):
-    async def add(self, room: str, participant: Participant, now: float) -> None: ...
+    async def add(self, room: str, participant: Participant, now: float) -> list[Participant]:
+        """Add `participant`, removing (and returning) entries of the same user in the same
+        step, so a person is in a room at most once however their connections race."""
+
     async def get(self, room: str, participant_id: str) -> Participant | None: ...
     async def update(
         self, room: str, participant_id: str, **changes: Any
@@ -70,8 +73,15 @@ class MemoryRoomStateStore:
         self._admitted: dict[str, set[int]] = {}
 
     async def add(self, room, participant, now):
-        self._participants.setdefault(room, {})[participant.participant_id] = participant
-        self._seen.setdefault(room, {})[participant.participant_id] = now
+        members = self._participants.setdefault(room, {})
+        seen = self._seen.setdefault(room, {})
+        replaced = [p for p in members.values() if p.user_id == participant.user_id]
+        for earlier in replaced:
+            members.pop(earlier.participant_id)
+            seen.pop(earlier.participant_id, None)
+        members[participant.participant_id] = participant
+        seen[participant.participant_id] = now
+        return replaced
 
     async def get(self, room, participant_id):
         found = self._participants.get(room, {}).get(participant_id)
@@ -116,6 +126,22 @@ class MemoryRoomStateStore:
             store.pop(room, None)
 
 
+# Add a participant and drop the same user's earlier entries, in one atomic step.
+_ADD_SCRIPT = """
+local replaced = {}
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  if cjson.decode(entries[i + 1])['user_id'] == tonumber(ARGV[3]) then
+    redis.call('HDEL', KEYS[1], entries[i])
+    redis.call('HDEL', KEYS[2], entries[i])
+    table.insert(replaced, entries[i + 1])
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+return replaced
+"""
+
 # Merge a JSON object of changes into one participant's JSON entry, in one atomic step.
 _MERGE_SCRIPT = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -154,10 +180,17 @@ class RedisRoomStateStore:
 
     async def add(self, room, participant, now):
         participants, seen, _ = self._keys(room)
-        async with self._client().pipeline(transaction=True) as pipe:
-            pipe.hset(participants, participant.participant_id, participant.to_json())
-            pipe.hset(seen, participant.participant_id, now)
-            await pipe.execute()
+        replaced = await self._client().eval(
+            _ADD_SCRIPT,
+            2,
+            participants,
+            seen,
+            participant.participant_id,
+            participant.to_json(),
+            participant.user_id,
+            repr(now),
+        )
+        return [Participant.from_json(raw) for raw in replaced]
 
     async def get(self, room, participant_id):
         raw = await self._client().hget(self._keys(room)[0], participant_id)

@@ -265,3 +265,15 @@ async def test_a_ghost_left_by_a_dead_server_process_is_dropped(visit, settings)
             break
     assert await get_room_state_store().get(visit.room_id.hex, "ghost") is None
     await doctor.disconnect()
+
+
+async def test_a_second_connection_of_the_same_person_replaces_the_first(visit):
+    first = await connect(visit.doctor.user, visit.room_id)
+    await frames_until(first, "room.state")
+    second = await connect(visit.doctor.user, visit.room_id)
+    state = await frames_until(second, "room.state")
+    assert roles(state) == ["doctor"]
+    replaced = await frames_until(first, "room.closed")
+    assert replaced["code"] == 4000
+    assert (await first.receive_output(timeout=2)) == {"type": "websocket.close", "code": 4000}
+    await second.disconnect()
