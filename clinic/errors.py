@@ -28,6 +28,12 @@ class PermissionDeniedError(ApplicationError):
     status_code = 403
 
 
+class ServiceUnavailableError(ApplicationError):
+    """A service we depend on failed; not the caller's fault, and worth trying again."""
+
+    status_code = 503
+
+
 class NotFoundError(ApplicationError):
     """Absent, or not the caller's to see: the two are deliberately indistinguishable."""
 

@@ -187,7 +187,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"AppointmentStatusEnum": "visits.models.AppointmentStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "AppointmentStatusEnum": "visits.models.AppointmentStatus",
+        "SimulcastOrderingEnum": "rooms.apis.SIMULCAST_ORDERINGS",
+    },
 }
 
 # --- Time and language -----------------------------------------------------------------------
@@ -247,6 +250,13 @@ if bool(CALLS_APP_ID) != bool(CALLS_APP_SECRET):
 CALLS_API_URL = env_url(
     "CALLS_API_URL", "https://rtc.live.cloudflare.com/v1", schemes={"http", "https"}
 ).rstrip("/")
+CALLS_CONNECT_TIMEOUT_SECONDS = env_int("CALLS_CONNECT_TIMEOUT_SECONDS", 3, minimum=1)
+CALLS_READ_TIMEOUT_SECONDS = env_int("CALLS_READ_TIMEOUT_SECONDS", 10, minimum=1)
+# Cloudflare TURN: with a key, browsers get short-lived TURN credentials; else the STUN list.
+TURN_KEY_ID = env_str("TURN_KEY_ID", "")
+TURN_KEY_API_TOKEN = env_str("TURN_KEY_API_TOKEN", "")
+TURN_CREDENTIAL_TTL_SECONDS = env_int("TURN_CREDENTIAL_TTL_SECONDS", 86_400, minimum=600)
+ICE_SERVERS = env_list("ICE_SERVERS", ["stun:stun.cloudflare.com:3478"])
 MAX_WEBCAM_BITRATE = env_int("MAX_WEBCAM_BITRATE", 1_200_000, minimum=1)
 MAX_WEBCAM_FRAMERATE = env_int("MAX_WEBCAM_FRAMERATE", 24, minimum=1)
 MAX_WEBCAM_QUALITY_LEVEL = env_int("MAX_WEBCAM_QUALITY_LEVEL", 1080, minimum=1)

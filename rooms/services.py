@@ -59,7 +59,7 @@ class RoomAccess:
         return f"room.{self.room}"
 
 
-def _room_access_sync(user, room_id: str) -> RoomAccess:
+def room_access_sync(user, room_id: str) -> RoomAccess:
     if not user.is_authenticated:
         raise RoomClosed(NOT_AUTHENTICATED, "Sign in first.")
     try:
@@ -92,7 +92,7 @@ def _room_access_sync(user, room_id: str) -> RoomAccess:
     )
 
 
-room_access = database_sync_to_async(_room_access_sync)
+room_access = database_sync_to_async(room_access_sync)
 
 
 def _transition_quietly(user_id: int, appointment_id: int, action: str) -> None:
@@ -249,6 +249,9 @@ async def update_tracks(
     access: RoomAccess, participant_id: str, session_id: str, tracks: list
 ) -> None:
     await _require_admitted(access, participant_id)
+    owner = await get_room_state_store().calls_session_owner(access.room, session_id)
+    if owner != access.user_id:
+        raise ProtocolError("forbidden", "That Calls session is not yours.")
     await get_room_state_store().update(
         access.room, participant_id, session_id=session_id, tracks=tracks
     )

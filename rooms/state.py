@@ -60,6 +60,17 @@ class RoomStateStore(Protocol):
     async def admit_user(self, room: str, user_id: int) -> None: ...
     async def revoke_user(self, room: str, user_id: int) -> None: ...
     async def is_admitted(self, room: str, user_id: int) -> bool: ...
+    async def calls_session_add(self, room: str, session_id: str, user_id: int) -> None: ...
+    async def calls_session_owner(self, room: str, session_id: str) -> int | None: ...
+    async def calls_tracks_publish(
+        self, room: str, session_id: str, tracks: dict[str, tuple[str, str]]
+    ) -> None:
+        """Record published tracks: {mid: (track name, kind)}."""
+
+    async def calls_tracks_unpublish(self, room: str, session_id: str, mids: list[str]) -> None: ...
+    async def calls_published(self, room: str, session_id: str) -> dict[str, tuple[str, str]]:
+        """The session's published tracks: {mid: (track name, kind)}."""
+
     async def expire(self, room: str, seconds: int) -> None: ...
     async def clear(self, room: str) -> None: ...
 
@@ -71,6 +82,8 @@ class MemoryRoomStateStore:
         self._participants: dict[str, dict[str, Participant]] = {}
         self._seen: dict[str, dict[str, float]] = {}
         self._admitted: dict[str, set[int]] = {}
+        self._calls_sessions: dict[str, dict[str, int]] = {}
+        self._calls_tracks: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
 
     async def add(self, room, participant, now):
         members = self._participants.setdefault(room, {})
@@ -118,11 +131,35 @@ class MemoryRoomStateStore:
     async def is_admitted(self, room, user_id):
         return user_id in self._admitted.get(room, set())
 
+    async def calls_session_add(self, room, session_id, user_id):
+        self._calls_sessions.setdefault(room, {})[session_id] = user_id
+
+    async def calls_session_owner(self, room, session_id):
+        return self._calls_sessions.get(room, {}).get(session_id)
+
+    async def calls_tracks_publish(self, room, session_id, tracks):
+        self._calls_tracks.setdefault(room, {}).setdefault(session_id, {}).update(tracks)
+
+    async def calls_tracks_unpublish(self, room, session_id, mids):
+        published = self._calls_tracks.get(room, {}).get(session_id, {})
+        for mid in mids:
+            published.pop(mid, None)
+
+    async def calls_published(self, room, session_id):
+        return dict(self._calls_tracks.get(room, {}).get(session_id, {}))
+
     async def expire(self, room, seconds):
         """Memory is freed when the room is cleared; nothing outlives the process anyway."""
 
     async def clear(self, room):
-        for store in (self._participants, self._seen, self._admitted):
+        stores = (
+            self._participants,
+            self._seen,
+            self._admitted,
+            self._calls_sessions,
+            self._calls_tracks,
+        )
+        for store in stores:
             store.pop(room, None)
 
 
@@ -178,6 +215,11 @@ class RedisRoomStateStore:
         base = f"{self._prefix}{room}"
         return f"{base}:participants", f"{base}:seen", f"{base}:admitted"
 
+    def _calls_keys(self, room: str) -> tuple[str, str]:
+        base = f"{self._prefix}{room}"
+        # sessions: session id -> owner user id; tracks: "<session>/<mid>" -> [name, kind]
+        return f"{base}:calls-sessions", f"{base}:calls-tracks"
+
     async def add(self, room, participant, now):
         participants, seen, _ = self._keys(room)
         replaced = await self._client().eval(
@@ -232,14 +274,46 @@ class RedisRoomStateStore:
     async def is_admitted(self, room, user_id):
         return bool(await self._client().sismember(self._keys(room)[2], user_id))
 
+    async def calls_session_add(self, room, session_id, user_id):
+        await self._client().hset(self._calls_keys(room)[0], session_id, user_id)
+
+    async def calls_session_owner(self, room, session_id):
+        owner = await self._client().hget(self._calls_keys(room)[0], session_id)
+        return int(owner) if owner is not None else None
+
+    async def calls_tracks_publish(self, room, session_id, tracks):
+        if tracks:
+            await self._client().hset(
+                self._calls_keys(room)[1],
+                mapping={f"{session_id}/{mid}": json.dumps(entry) for mid, entry in tracks.items()},
+            )
+
+    async def calls_tracks_unpublish(self, room, session_id, mids):
+        if mids:
+            await self._client().hdel(
+                self._calls_keys(room)[1], *(f"{session_id}/{mid}" for mid in mids)
+            )
+
+    async def calls_published(self, room, session_id):
+        entries = await self._client().hgetall(self._calls_keys(room)[1])
+        prefix = f"{session_id}/"
+        return {
+            key.decode().removeprefix(prefix): tuple(json.loads(value))
+            for key, value in entries.items()
+            if key.decode().startswith(prefix)
+        }
+
+    def _all_keys(self, room: str) -> tuple[str, ...]:
+        return (*self._keys(room), *self._calls_keys(room))
+
     async def expire(self, room, seconds):
         async with self._client().pipeline(transaction=True) as pipe:
-            for key in self._keys(room):
+            for key in self._all_keys(room):
                 pipe.expire(key, seconds)
             await pipe.execute()
 
     async def clear(self, room):
-        await self._client().delete(*self._keys(room))
+        await self._client().delete(*self._all_keys(room))
 
 
 _store: RoomStateStore | None = None

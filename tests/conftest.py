@@ -1,4 +1,7 @@
 import pytest
+from django.core.cache import cache
+
+from rooms.state import reset_room_state_store
 
 
 @pytest.fixture(autouse=True)
@@ -11,3 +14,22 @@ def _test_settings(settings):
     }
     # Password hashing is built to be slow; the suite creates many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # The login throttle counts failures in the cache (Redis when REDIS_URL is set): no test
+    # may inherit another's failed sign-ins.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_room_state(settings):
+    # Room state lives in Redis when REDIS_URL is set: keep the suite's keys apart, and start
+    # every test with a store built from its own settings.
+    settings.ROOM_STATE_KEY_PREFIX = "test:clinicmeet:room:"
+    reset_room_state_store()
+    yield
+    reset_room_state_store()

@@ -4,16 +4,8 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from rooms.routing import websocket_urlpatterns
-from rooms.state import get_room_state_store, reset_room_state_store
+from rooms.state import get_room_state_store
 from tests.factories import at, make_appointment
-
-
-@pytest.fixture(autouse=True)
-def _fresh_room_state(settings):
-    settings.ROOM_STATE_KEY_PREFIX = "test:clinicmeet:room:"
-    reset_room_state_store()
-    yield
-    reset_room_state_store()
 
 
 @pytest.fixture

@@ -115,6 +115,12 @@ async def test_media_and_tracks_update_the_state_for_everyone(visit):
     await doctor.send_json_to({"type": "admit", "participant_id": waiting["you"]["participant_id"]})
     await frames_until(patient, "room.state")
     await doctor.send_json_to({"type": "media", "audio": True, "video": False})
+    # Only a Calls session created through our proxy by the sender may be announced.
+    await doctor.send_json_to(
+        {"type": "tracks", "session_id": "s1", "tracks": [{"name": "cam", "kind": "video"}]}
+    )
+    assert (await frames_until(doctor, "error"))["code"] == "forbidden"
+    await get_room_state_store().calls_session_add(visit.room_id.hex, "s1", visit.doctor.user_id)
     await doctor.send_json_to(
         {"type": "tracks", "session_id": "s1", "tracks": [{"name": "cam", "kind": "video"}]}
     )

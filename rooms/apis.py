@@ -1,0 +1,190 @@
+"""The browser's way to Cloudflare Calls: room-scoped endpoints mirroring the Calls paths.
+
+Bodies are Calls' own (camelCase) shapes; the app id and secret are ours to add. Every request
+is checked by rooms.calls before anything reaches Calls.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rooms import calls
+from rooms.calls_client import SessionDescription
+from rooms.ice import ice_servers
+from visits.apis import errors
+
+MAX_TRACKS_PER_CALL = 64  # Calls' own limit per request
+
+
+class CallsSessionDescriptionSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["offer", "answer"])
+    sdp = serializers.CharField(max_length=200_000, trim_whitespace=False)
+
+    def to_description(self) -> SessionDescription:
+        return SessionDescription(**self.validated_data)
+
+
+SIMULCAST_ORDERINGS = ["none", "asciibetical"]
+
+
+class CallsSimulcastSerializer(serializers.Serializer):
+    preferredRid = serializers.CharField(max_length=32, required=False)
+    priorityOrdering = serializers.ChoiceField(choices=SIMULCAST_ORDERINGS, required=False)
+    ridNotAvailable = serializers.ChoiceField(choices=SIMULCAST_ORDERINGS, required=False)
+
+
+class CallsTrackSerializer(serializers.Serializer):
+    location = serializers.ChoiceField(choices=["local", "remote"], required=False)
+    mid = serializers.CharField(max_length=64, required=False)
+    sessionId = serializers.CharField(max_length=64, required=False)
+    trackName = serializers.CharField(max_length=128, required=False)
+    bidirectionalMediaStream = serializers.BooleanField(required=False)
+    kind = serializers.ChoiceField(choices=["audio", "video"], required=False)
+    simulcast = CallsSimulcastSerializer(required=False)
+
+    def validate(self, data):
+        if data.get("location") == "remote" and not (
+            data.get("sessionId") and data.get("trackName")
+        ):
+            raise serializers.ValidationError("A remote track needs sessionId and trackName.")
+        if data.get("location") == "local" and not data.get("trackName"):
+            raise serializers.ValidationError("A local track needs a trackName.")
+        return data
+
+
+def _tracks_field(**kwargs):
+    return CallsTrackSerializer(
+        many=True, allow_empty=False, max_length=MAX_TRACKS_PER_CALL, **kwargs
+    )
+
+
+def _offer(serializer) -> SessionDescription | None:
+    description = serializer.validated_data.get("sessionDescription")
+    return SessionDescription(**description) if description else None
+
+
+def _valid(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer
+
+
+CALLS_RESPONSES = {
+    200: OpenApiTypes.OBJECT,
+    400: errors.BAD_REQUEST,
+    401: errors.UNAUTHENTICATED,
+    403: errors.FORBIDDEN,
+    404: errors.NOT_FOUND,
+    409: errors.CONFLICT,
+    503: errors.SERVICE_UNAVAILABLE,
+}
+
+
+class CallsSessionNewApi(APIView):
+    class NewSessionSerializer(serializers.Serializer):
+        sessionDescription = CallsSessionDescriptionSerializer(required=False)
+
+    @extend_schema(
+        operation_id="calls_sessions_new",
+        request=NewSessionSerializer,
+        responses={**CALLS_RESPONSES, 201: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, room_id):
+        body = _valid(self.NewSessionSerializer, request)
+        caller = calls.calls_caller(user=request.user, room_id=room_id)
+        return Response(calls.session_new(caller, _offer(body)), status=201)
+
+
+class CallsTracksNewApi(APIView):
+    class TracksNewSerializer(serializers.Serializer):
+        sessionDescription = CallsSessionDescriptionSerializer(required=False)
+        tracks = _tracks_field()
+
+    @extend_schema(
+        operation_id="calls_tracks_new", request=TracksNewSerializer, responses=CALLS_RESPONSES
+    )
+    def post(self, request, room_id, session_id):
+        body = _valid(self.TracksNewSerializer, request)
+        caller = calls.calls_caller(user=request.user, room_id=room_id)
+        return Response(
+            calls.tracks_new(caller, session_id, body.validated_data["tracks"], _offer(body))
+        )
+
+
+class CallsRenegotiateApi(APIView):
+    class RenegotiateSerializer(serializers.Serializer):
+        sessionDescription = CallsSessionDescriptionSerializer()
+
+    @extend_schema(
+        operation_id="calls_renegotiate", request=RenegotiateSerializer, responses=CALLS_RESPONSES
+    )
+    def put(self, request, room_id, session_id):
+        body = _valid(self.RenegotiateSerializer, request)
+        caller = calls.calls_caller(user=request.user, room_id=room_id)
+        return Response(calls.renegotiate(caller, session_id, _offer(body)))
+
+
+class CallsCloseMidSerializer(serializers.Serializer):
+    mid = serializers.CharField(max_length=64)
+
+
+class CallsTracksCloseApi(APIView):
+    class TracksCloseSerializer(serializers.Serializer):
+        sessionDescription = CallsSessionDescriptionSerializer(required=False)
+        tracks = CallsCloseMidSerializer(
+            many=True, allow_empty=False, max_length=MAX_TRACKS_PER_CALL
+        )
+        force = serializers.BooleanField(default=False)
+
+    @extend_schema(
+        operation_id="calls_tracks_close", request=TracksCloseSerializer, responses=CALLS_RESPONSES
+    )
+    def put(self, request, room_id, session_id):
+        body = _valid(self.TracksCloseSerializer, request)
+        caller = calls.calls_caller(user=request.user, room_id=room_id)
+        mids = [track["mid"] for track in body.validated_data["tracks"]]
+        return Response(
+            calls.tracks_close(caller, session_id, mids, _offer(body), body.validated_data["force"])
+        )
+
+
+class CallsTracksUpdateApi(APIView):
+    class TracksUpdateSerializer(serializers.Serializer):
+        tracks = _tracks_field()
+
+    @extend_schema(
+        operation_id="calls_tracks_update",
+        request=TracksUpdateSerializer,
+        responses=CALLS_RESPONSES,
+    )
+    def put(self, request, room_id, session_id):
+        body = _valid(self.TracksUpdateSerializer, request)
+        caller = calls.calls_caller(user=request.user, room_id=room_id)
+        return Response(calls.tracks_update(caller, session_id, body.validated_data["tracks"]))
+
+
+class CallsSessionStateApi(APIView):
+    @extend_schema(operation_id="calls_session_state", responses=CALLS_RESPONSES)
+    def get(self, request, room_id, session_id):
+        caller = calls.calls_caller(user=request.user, room_id=room_id)
+        return Response(calls.session_state(caller, session_id))
+
+
+class IceServersApi(APIView):
+    class IceServersSerializer(serializers.Serializer):
+        iceServers = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(
+        operation_id="rooms_ice_servers",
+        responses={
+            200: IceServersSerializer,
+            401: errors.UNAUTHENTICATED,
+            404: errors.NOT_FOUND,
+            409: errors.CONFLICT,
+        },
+    )
+    def get(self, request, room_id):
+        calls.room_access_or_error(user=request.user, room_id=room_id)
+        return Response({"iceServers": ice_servers()})

@@ -1,0 +1,218 @@
+"""The rules of the room-scoped Cloudflare Calls proxy.
+
+The browser never holds the app secret: it asks us, and we ask Calls only after checking the
+request against the room state. The caller must be an admitted participant of the room; a
+session id must be one this person created in this room; a remote track must be one that an
+admitted participant of the same room published through us. Anything else is refused before
+Calls is reached.
+"""
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from clinic.errors import (
+    ApplicationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServiceUnavailableError,
+)
+from rooms.calls_client import (
+    CallsConfigurationError,
+    CallsError,
+    CallsUnavailableError,
+    SessionDescription,
+    TracksResult,
+    get_calls_client,
+)
+from rooms.services import (
+    ROOM_CLOSED,
+    STATE_GRACE_SECONDS,
+    RoomAccess,
+    RoomClosed,
+    room_access_sync,
+)
+from rooms.state import ADMITTED, Participant, get_room_state_store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallsCaller:
+    access: RoomAccess
+    participant: Participant
+
+
+def _store():
+    return get_room_state_store()
+
+
+def room_access_or_error(*, user, room_id) -> RoomAccess:
+    """The room's access rules as API errors: 404 hides rooms that are not the caller's."""
+    try:
+        return room_access_sync(user, room_id)
+    except RoomClosed as closed:
+        if closed.code == ROOM_CLOSED:
+            raise ConflictError(closed.reason) from None
+        raise NotFoundError("No such room.") from None
+
+
+def calls_caller(*, user, room_id) -> CallsCaller:
+    """The admitted participant behind a proxy request, or the refusal to send back."""
+    if not settings.CALLS_APP_ID:
+        raise NotFoundError("This clinic uses peer-to-peer video; Cloudflare Calls is off.")
+    access = room_access_or_error(user=user, room_id=room_id)
+    participants = async_to_sync(_store().participants)(access.room)
+    me = next((p for p in participants if p.user_id == access.user_id), None)
+    if me is None:
+        raise PermissionDeniedError("Join the visit room first.")
+    if me.status != ADMITTED:
+        raise PermissionDeniedError("Wait until the doctor lets you in.")
+    return CallsCaller(access=access, participant=me)
+
+
+def _require_own_session(caller: CallsCaller, session_id: str) -> None:
+    owner = async_to_sync(_store().calls_session_owner)(caller.access.room, session_id)
+    if owner != caller.access.user_id:
+        raise NotFoundError("No such session in this room.")
+
+
+def _require_pullable(caller: CallsCaller, track: dict[str, Any]) -> None:
+    """A remote track must be published, through us, by an admitted member of this room."""
+    room = caller.access.room
+    owner = async_to_sync(_store().calls_session_owner)(room, track.get("sessionId", ""))
+    members = async_to_sync(_store().participants)(room)
+    owner_admitted = any(p.user_id == owner and p.status == ADMITTED for p in members)
+    published = async_to_sync(_store().calls_published)(room, track.get("sessionId", ""))
+    names = {name for name, _ in published.values()}
+    if owner is None or not owner_admitted or track.get("trackName") not in names:
+        raise PermissionDeniedError(
+            f"Track {track.get('trackName')!r} is not published by anyone in this room."
+        )
+
+
+def _calling(call):
+    """Run a Calls request, turning its failures into errors for the browser."""
+    try:
+        return call()
+    except CallsConfigurationError as error:
+        logger.error("Cloudflare Calls configuration: %s", error.description)
+        raise ServiceUnavailableError(
+            "The video service is misconfigured; please tell the clinic."
+        ) from error
+    except CallsUnavailableError as error:
+        logger.warning("Cloudflare Calls unavailable: %s", error)
+        raise ServiceUnavailableError("The video service is not answering; try again.") from error
+    except CallsError as error:
+        if error.status == 404:
+            raise NotFoundError(f"Calls: {error.description}") from error
+        raise ApplicationError(f"Calls refused the request: {error.description}") from error
+
+
+_MID_LINE = re.compile(r"^a=mid:(\S+)\s*$", re.MULTILINE)
+_MEDIA_LINE = re.compile(r"^m=(audio|video|application)\b", re.MULTILINE)
+
+
+def media_kinds_by_mid(sdp: str) -> dict[str, str]:
+    """{mid: "audio" | "video"} for each media section of an SDP."""
+    kinds: dict[str, str] = {}
+    sections = _MEDIA_LINE.split(sdp)
+    # split() with one group yields [preamble, kind, body, kind, body, ...]
+    for kind, body in zip(sections[1::2], sections[2::2], strict=False):
+        match = _MID_LINE.search(body)
+        if match and kind in ("audio", "video"):
+            kinds[match.group(1)] = kind
+    return kinds
+
+
+def _announce_tracks(caller: CallsCaller, session_id: str) -> None:
+    """Put the session's published tracks in the caller's room entry and tell the room, so the
+    others pull them."""
+    store, room = _store(), caller.access.room
+    published = async_to_sync(store.calls_published)(room, session_id)
+    tracks = [{"name": name, "kind": kind} for name, kind in published.values()]
+    async_to_sync(store.update)(
+        room, caller.participant.participant_id, session_id=session_id, tracks=tracks
+    )
+    async_to_sync(get_channel_layer().group_send)(caller.access.group, {"type": "room.changed"})
+
+
+def _keep_with_room(caller: CallsCaller) -> None:
+    seconds = int(caller.access.closes_at - time.time()) + STATE_GRACE_SECONDS
+    async_to_sync(_store().expire)(caller.access.room, max(seconds, 60))
+
+
+def session_new(caller: CallsCaller, offer: SessionDescription | None) -> dict:
+    result = _calling(lambda: get_calls_client().new_session(offer=offer))
+    async_to_sync(_store().calls_session_add)(
+        caller.access.room, result.session_id, caller.access.user_id
+    )
+    _keep_with_room(caller)
+    return result.raw
+
+
+def tracks_new(
+    caller: CallsCaller, session_id: str, tracks: list[dict], offer: SessionDescription | None
+) -> dict:
+    _require_own_session(caller, session_id)
+    for track in tracks:
+        if track.get("location") == "remote":
+            _require_pullable(caller, track)
+    result: TracksResult = _calling(
+        lambda: get_calls_client().new_tracks(session_id, tracks, offer)
+    )
+    kinds = media_kinds_by_mid(offer.sdp) if offer else {}
+    requested = {t.get("trackName"): t for t in tracks if t.get("location") == "local"}
+    published = {}
+    for track in result.tracks:
+        if track.error or track.track_name not in requested or not track.mid:
+            continue
+        kind = requested[track.track_name].get("kind") or kinds.get(track.mid, "video")
+        published[track.mid] = (track.track_name, kind)
+    if published:
+        async_to_sync(_store().calls_tracks_publish)(caller.access.room, session_id, published)
+        _keep_with_room(caller)
+        _announce_tracks(caller, session_id)
+    return result.raw
+
+
+def renegotiate(caller: CallsCaller, session_id: str, answer: SessionDescription) -> dict:
+    _require_own_session(caller, session_id)
+    return _calling(lambda: get_calls_client().renegotiate(session_id, answer)).raw
+
+
+def tracks_close(
+    caller: CallsCaller,
+    session_id: str,
+    mids: list[str],
+    offer: SessionDescription | None,
+    force: bool,
+) -> dict:
+    _require_own_session(caller, session_id)
+    result = _calling(lambda: get_calls_client().close_tracks(session_id, mids, offer, force=force))
+    failed = {track.mid for track in result.tracks if track.error}
+    closed = [mid for mid in mids if mid not in failed]
+    if closed:
+        async_to_sync(_store().calls_tracks_unpublish)(caller.access.room, session_id, closed)
+        _announce_tracks(caller, session_id)
+    return result.raw
+
+
+def tracks_update(caller: CallsCaller, session_id: str, tracks: list[dict]) -> dict:
+    _require_own_session(caller, session_id)
+    for track in tracks:
+        if track.get("location") == "remote" or track.get("sessionId"):
+            _require_pullable(caller, track)
+    return _calling(lambda: get_calls_client().update_tracks(session_id, tracks)).raw
+
+
+def session_state(caller: CallsCaller, session_id: str) -> dict:
+    _require_own_session(caller, session_id)
+    return _calling(lambda: get_calls_client().session_state(session_id)).raw

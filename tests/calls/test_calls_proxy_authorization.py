@@ -1,0 +1,234 @@
+"""The room-scoped Calls proxy: who may drive which session and pull which track.
+
+Calls is a scripted stand-in over real HTTP, so "nothing reaches Calls" is a count of requests.
+"""
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from rooms.state import Participant, get_room_state_store
+from tests.factories import at, make_appointment, make_patient
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "calls-app-secret-never-in-a-response"
+OFFER = {"type": "offer", "sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n"}
+
+
+@pytest.fixture
+def calls_on(settings, scripted_calls):
+    settings.CALLS_APP_ID = "app1"
+    settings.CALLS_APP_SECRET = SECRET
+    settings.CALLS_API_URL = scripted_calls.base_url
+    return scripted_calls
+
+
+def _enter(visit, user, *, status="admitted"):
+    role = "doctor" if user.id == visit.doctor.user_id else "patient"
+    participant = Participant(
+        participant_id=f"p{user.id}",
+        user_id=user.id,
+        display_name=user.display_name,
+        role=role,
+        status=status,
+        channel_name=f"test.{user.id}",
+    )
+    async_to_sync(get_room_state_store().add)(visit.room_id.hex, participant, 0.0)
+    return participant
+
+
+def _api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def _url(visit, name, session_id=None):
+    kwargs = {"room_id": visit.room_id}
+    if session_id:
+        kwargs["session_id"] = session_id
+    return reverse(f"rooms-api:{name}", kwargs=kwargs)
+
+
+@pytest.fixture
+def visit():
+    return make_appointment(start=at(minutes=5), status="confirmed")
+
+
+def _new_session(client, visit, calls, session_id):
+    calls.then(201, {"sessionId": session_id})
+    response = client.post(_url(visit, "calls-session-new"), {}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["sessionId"]
+
+
+def _push(client, visit, calls, session_id, track="cam"):
+    calls.then(
+        200,
+        {
+            "requiresImmediateRenegotiation": False,
+            "sessionDescription": {"type": "answer", "sdp": "v=0"},
+            "tracks": [{"trackName": track, "mid": "0"}],
+        },
+    )
+    body = {
+        "sessionDescription": OFFER,
+        "tracks": [{"location": "local", "mid": "0", "trackName": track}],
+    }
+    response = client.post(_url(visit, "calls-tracks-new", session_id), body, format="json")
+    assert response.status_code == 200, response.content
+    return response
+
+
+def test_admitted_participants_push_and_pull_within_their_room(visit, calls_on):
+    _enter(visit, visit.doctor.user)
+    _enter(visit, visit.patient.user)
+    doctor, patient = _api(visit.doctor.user), _api(visit.patient.user)
+    doctor_session = _new_session(doctor, visit, calls_on, "sess-doctor")
+    _push(doctor, visit, calls_on, doctor_session)
+
+    # The push is announced in the doctor's room entry, so the patient can pull it.
+    entry = async_to_sync(get_room_state_store().get)(visit.room_id.hex, f"p{visit.doctor.user_id}")
+    assert (entry.session_id, entry.tracks) == ("sess-doctor", [{"name": "cam", "kind": "video"}])
+
+    patient_session = _new_session(patient, visit, calls_on, "sess-patient")
+    calls_on.then(
+        200,
+        {
+            "requiresImmediateRenegotiation": True,
+            "sessionDescription": {"type": "offer", "sdp": "v=0"},
+            "tracks": [{"trackName": "cam", "mid": "1", "sessionId": "sess-doctor"}],
+        },
+    )
+    pull = {"tracks": [{"location": "remote", "sessionId": "sess-doctor", "trackName": "cam"}]}
+    response = patient.post(_url(visit, "calls-tracks-new", patient_session), pull, format="json")
+    assert response.status_code == 200 and response.json()["requiresImmediateRenegotiation"]
+    sent = calls_on.requests[-1]
+    assert sent["path"] == "/v1/apps/app1/sessions/sess-patient/tracks/new"
+    assert sent["body"] == pull and sent["authorization"] == f"Bearer {SECRET}"
+
+
+def test_nobody_drives_another_participants_session(visit, calls_on):
+    _enter(visit, visit.doctor.user)
+    _enter(visit, visit.patient.user)
+    doctor_session = _new_session(_api(visit.doctor.user), visit, calls_on, "sess-doctor")
+    patient = _api(visit.patient.user)
+    before = len(calls_on.requests)
+    answer = {"sessionDescription": {"type": "answer", "sdp": "v=0"}}
+    attempts = [
+        patient.post(
+            _url(visit, "calls-tracks-new", doctor_session),
+            {"tracks": [{"location": "local", "trackName": "x"}]},
+            format="json",
+        ),
+        patient.put(_url(visit, "calls-renegotiate", doctor_session), answer, format="json"),
+        patient.put(
+            _url(visit, "calls-tracks-close", doctor_session),
+            {"tracks": [{"mid": "0"}]},
+            format="json",
+        ),
+        patient.put(
+            _url(visit, "calls-tracks-update", doctor_session),
+            {"tracks": [{"mid": "0"}]},
+            format="json",
+        ),
+        patient.get(_url(visit, "calls-session", doctor_session)),
+    ]
+    assert [r.status_code for r in attempts] == [404] * 5
+    assert all("detail" in r.json() for r in attempts)
+    assert len(calls_on.requests) == before
+
+
+def test_tracks_from_outside_the_room_cannot_be_pulled(visit, calls_on):
+    other_visit = make_appointment(start=at(minutes=5), status="confirmed")
+    _enter(other_visit, other_visit.doctor.user)
+    outsider = _api(other_visit.doctor.user)
+    outside_session = _new_session(outsider, other_visit, calls_on, "sess-outside")
+    _push(outsider, other_visit, calls_on, outside_session, track="secret-cam")
+
+    _enter(visit, visit.patient.user)
+    patient = _api(visit.patient.user)
+    patient_session = _new_session(patient, visit, calls_on, "sess-patient")
+    before = len(calls_on.requests)
+    for track in (
+        {"location": "remote", "sessionId": "sess-outside", "trackName": "secret-cam"},
+        {"location": "remote", "sessionId": "sess-patient", "trackName": "never-published"},
+    ):
+        response = patient.post(
+            _url(visit, "calls-tracks-new", patient_session), {"tracks": [track]}, format="json"
+        )
+        assert response.status_code == 403, response.content
+        assert "not published" in response.json()["detail"]
+    assert len(calls_on.requests) == before
+
+
+def test_waiting_patients_and_strangers_cannot_create_sessions(visit, calls_on):
+    _enter(visit, visit.patient.user, status="waiting")
+    waiting = _api(visit.patient.user).post(_url(visit, "calls-session-new"), {}, format="json")
+    assert waiting.status_code == 403 and "Wait until the doctor" in waiting.json()["detail"]
+    not_joined = _api(visit.doctor.user).post(_url(visit, "calls-session-new"), {}, format="json")
+    assert not_joined.status_code == 403
+    stranger = _api(make_patient().user).post(_url(visit, "calls-session-new"), {}, format="json")
+    assert stranger.status_code == 404
+    anonymous = APIClient().post(_url(visit, "calls-session-new"), {}, format="json")
+    assert anonymous.status_code == 401
+    assert calls_on.requests == []
+
+
+def test_bad_bodies_are_refused_before_calls(visit, calls_on):
+    _enter(visit, visit.doctor.user)
+    doctor = _api(visit.doctor.user)
+    session = _new_session(doctor, visit, calls_on, "sess-doctor")
+    before = len(calls_on.requests)
+    for body in (
+        {"tracks": []},
+        {"tracks": [{"location": "remote", "trackName": "no-session"}]},
+        {"tracks": [{"location": "sideways", "trackName": "x"}]},
+        {"sessionDescription": {"type": "pranswer", "sdp": "v=0"}, "tracks": [{"mid": "0"}]},
+        {"tracks": [{"location": "local", "trackName": "x"}] * 65},
+    ):
+        response = doctor.post(_url(visit, "calls-tracks-new", session), body, format="json")
+        assert response.status_code == 400, body
+    assert len(calls_on.requests) == before
+
+
+def test_calls_failures_map_to_clear_errors_and_never_leak_the_secret(visit, calls_on):
+    _enter(visit, visit.doctor.user)
+    doctor = _api(visit.doctor.user)
+    calls_on.then(401, {"errorCode": "unauthorized", "errorDescription": "bad secret"})
+    misconfigured = doctor.post(_url(visit, "calls-session-new"), {}, format="json")
+    assert misconfigured.status_code == 503
+    assert "misconfigured" in misconfigured.json()["detail"]
+    calls_on.then(400, {"errorCode": "invalid_sdp", "errorDescription": "bad sdp"})
+    refused = doctor.post(
+        _url(visit, "calls-session-new"), {"sessionDescription": OFFER}, format="json"
+    )
+    assert refused.status_code == 400 and "bad sdp" in refused.json()["detail"]
+    for response in (misconfigured, refused):
+        assert SECRET not in response.content.decode()
+
+
+def test_ice_servers_for_the_rooms_participants(visit, settings):
+    settings.ICE_SERVERS = ["stun:stun.example.org:3478"]
+    response = _api(visit.patient.user).get(_url(visit, "ice-servers"))
+    assert response.json() == {"iceServers": [{"urls": ["stun:stun.example.org:3478"]}]}
+    assert _api(make_patient().user).get(_url(visit, "ice-servers")).status_code == 404
+
+
+def test_turn_credentials_are_fetched_server_side_and_cached(visit, settings, scripted_calls):
+    settings.CALLS_API_URL = scripted_calls.base_url
+    settings.TURN_KEY_ID, settings.TURN_KEY_API_TOKEN = "key1", "turn-token"
+    turn = {
+        "iceServers": [{"urls": ["turn:turn.example:3478"], "username": "u", "credential": "c"}]
+    }
+    scripted_calls.then(201, turn)
+    client = _api(visit.patient.user)
+    first = client.get(_url(visit, "ice-servers")).json()
+    second = client.get(_url(visit, "ice-servers")).json()
+    assert first == second == turn
+    (request,) = scripted_calls.requests  # the second answer came from the cache
+    assert request["path"] == "/v1/turn/keys/key1/credentials/generate-ice-servers"
+    assert request["authorization"] == "Bearer turn-token"
+    assert request["body"] == {"ttl": settings.TURN_CREDENTIAL_TTL_SECONDS}
