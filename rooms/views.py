@@ -1,9 +1,13 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
 from rooms.selectors import room_appointment_for_user, room_join_window
+from visits import selectors, services
+from visits.models import ChartAccess
 
 
 @login_required
@@ -13,8 +17,44 @@ def room(request: HttpRequest, room_id) -> HttpResponse:
         # 404 rather than 403: a room address must not confirm that a visit exists.
         raise Http404("No such visit room.")
     window = room_join_window(appointment=appointment, now=timezone.now())
-    return render(
-        request,
-        "rooms/room.html",
-        {"appointment": appointment, "window": window, "is_doctor": request.user.is_doctor},
-    )
+    is_doctor = request.user.id == appointment.doctor.user_id
+    context = {"appointment": appointment, "window": window, "is_doctor": is_doctor}
+    if window.is_open:
+        context["room_config"] = _room_config(request, appointment, is_doctor)
+    if is_doctor and window.is_open:
+        patient = selectors.patient_chart_get(user=request.user, patient_id=appointment.patient_id)
+        services.chart_access_record(
+            viewer=request.user,
+            patient=patient,
+            appointment=appointment,
+            channel=ChartAccess.Channel.VISIT_ROOM,
+        )
+        context |= {
+            "chart": patient,
+            "previous_visits": selectors.patient_previous_visits(
+                patient=patient, before=appointment.start
+            ),
+            "note": selectors.visit_note_for(appointment=appointment),
+        }
+    return render(request, "rooms/room.html", context)
+
+
+def _room_config(request: HttpRequest, appointment, is_doctor: bool) -> dict:
+    """What the page's scripts need; nothing secret (the Calls secret stays server-side)."""
+    room_id = str(appointment.room_id)
+    return {
+        "roomId": room_id,
+        "socketPath": f"/ws/rooms/{room_id}/",
+        "role": "doctor" if is_doctor else "patient",
+        "displayName": request.user.display_name,
+        "appointmentId": appointment.pk,
+        "homeUrl": reverse("portal:home"),
+        "iceServersUrl": reverse("rooms-api:ice-servers", kwargs={"room_id": room_id}),
+        "callsUrl": f"/api/rooms/{room_id}/calls/" if settings.CALLS_APP_ID else None,
+        "notesUrl": reverse("api:appointment-notes", args=[appointment.pk]) if is_doctor else None,
+        "media": {
+            "maxBitrate": settings.MAX_WEBCAM_BITRATE,
+            "maxFramerate": settings.MAX_WEBCAM_FRAMERATE,
+            "maxHeight": settings.MAX_WEBCAM_QUALITY_LEVEL,
+        },
+    }

@@ -10,12 +10,14 @@ from clinic.errors import ApplicationError
 from visits.models import (
     Allergy,
     Appointment,
+    ChartAccess,
     Condition,
     Doctor,
     Medication,
     Patient,
     Role,
     User,
+    VisitNote,
     WorkingHours,
 )
 from visits.selectors import appointments_overlapping
@@ -297,3 +299,38 @@ class AppointmentAdmin(admin.ModelAdmin):
     @admin.display(description="MRN", ordering="patient__medical_record_number")
     def patient_mrn(self, obj: Appointment) -> str:
         return obj.patient.medical_record_number
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records of what happened: visible to clinic staff, changed by nobody."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChartAccess)
+class ChartAccessAdmin(ReadOnlyAdmin):
+    list_display = ("accessed_at", "viewer", "patient", "channel", "appointment")
+    list_filter = ("channel", ("accessed_at", admin.DateFieldListFilter))
+    search_fields = (
+        "patient__medical_record_number",
+        "patient__user__last_name",
+        "viewer__username",
+        "viewer__last_name",
+    )
+    list_select_related = ("viewer", "patient__user", "appointment__doctor")
+    date_hierarchy = "accessed_at"
+
+
+@admin.register(VisitNote)
+class VisitNoteAdmin(ReadOnlyAdmin):
+    list_display = ("appointment", "updated_by", "updated_at", "version")
+    search_fields = ("appointment__patient__medical_record_number", "appointment__reason")
+    list_select_related = ("appointment__patient__user", "appointment__doctor", "updated_by")
+    readonly_fields = ("appointment", *VisitNote.SECTIONS, "version", "updated_by", "updated_at")

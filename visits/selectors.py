@@ -5,8 +5,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
 
-from visits.models import Appointment, AppointmentStatus, Doctor, Patient
+from visits.models import Appointment, AppointmentStatus, Doctor, Patient, VisitNote
 from visits.models.appointments import SLOT_RELEASING_STATUSES, UPCOMING_STATUSES
+
+# How far ahead slots exist (to list and to book); beyond it working hours are only a guess.
+BOOKING_HORIZON = timedelta(days=366)
 
 
 def appointments_overlapping(
@@ -99,21 +102,31 @@ def doctor_slot_grid(*, doctor: Doctor, day: date) -> list[Slot]:
     for hours in doctor.working_hours.all():
         if hours.weekday != day.weekday():
             continue
-        cursor = _local_instant(day, hours.start_time, zone)
+        range_start = _local_instant(day, hours.start_time, zone)
         range_end = _local_instant(day, hours.end_time, zone)
-        if cursor is None or range_end is None:
+        if range_start is None or range_end is None:
             continue
+        # Step in UTC: aware arithmetic and comparisons within one zone work on wall times, so
+        # a slot spanning the hour the clocks go back would last an hour too long.
+        cursor, range_end = range_start.astimezone(UTC), range_end.astimezone(UTC)
         while cursor + length <= range_end:
-            slots.append(Slot(start=cursor, end=(cursor + length).astimezone(zone)))
-            cursor = (cursor + length).astimezone(zone)
-    return sorted(slots, key=lambda slot: slot.start)
+            slot_end = cursor + length
+            slots.append(Slot(start=cursor.astimezone(zone), end=slot_end.astimezone(zone)))
+            cursor += length
+    return sorted(slots, key=lambda slot: slot.start.astimezone(UTC))
 
 
 def doctor_free_slots(
     *, doctor: Doctor, day: date, now: datetime, exclude_appointment_id: int | None = None
 ) -> list[Slot]:
-    """The slots of a local day that lie in the future and overlap no held appointment."""
-    grid = [slot for slot in doctor_slot_grid(doctor=doctor, day=day) if slot.start > now]
+    """The slots of a local day that lie in the future (up to the booking horizon) and overlap
+    no held appointment."""
+    if day < now.astimezone(doctor.zone).date():
+        return []  # a day that is over (and no arithmetic on days near the calendar's start)
+    horizon = now + BOOKING_HORIZON
+    grid = [
+        slot for slot in doctor_slot_grid(doctor=doctor, day=day) if now < slot.start <= horizon
+    ]
     if not grid:
         return []
     held = list(
@@ -195,3 +208,21 @@ def patient_chart_get(*, user, patient_id: int) -> Patient | None:
     else:
         return None
     return patients.filter(pk=patient_id).first()
+
+
+def patient_previous_visits(*, patient: Patient, before: datetime, limit: int = 10):
+    """Earlier visits that took place, newest first, with their notes (for the doctor's sidebar)."""
+    return (
+        Appointment.objects.filter(
+            patient=patient, start__lt=before, status=AppointmentStatus.COMPLETED
+        )
+        .select_related("doctor", "note")
+        .order_by("-start")[:limit]
+    )
+
+
+def visit_note_for(*, appointment: Appointment):
+    """The visit's note, or an unsaved empty one (version 0) to start from."""
+    return VisitNote.objects.filter(appointment=appointment).first() or VisitNote(
+        appointment=appointment
+    )

@@ -1,12 +1,37 @@
-from django.urls import path
+from django.http import JsonResponse
+from django.urls import path, register_converter
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenRefreshView
 
-from visits.apis import appointments, auth, doctors, patients
+from visits.apis import appointments, auth, doctors, notes, patients
+
+
+class UnknownResourcePathConverter:
+    """Anything below our own resources (e.g. `appointments/abc`) that no route above took.
+    Scoped to them so the fallback can never shadow another app's routes under /api/."""
+
+    regex = r"(?:appointments|doctors|patients)/.+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(UnknownResourcePathConverter, "unknown_resource")
+
+
+@csrf_exempt
+def api_not_found(request, unknown: str) -> JsonResponse:
+    """The JSON 404 the schema promises (e.g. for /api/appointments/abc/), not Django's HTML
+    page. Addresses without the final slash are still redirected to it first (APPEND_SLASH)."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
 
 urlpatterns = [
     path("auth/token/", auth.TokenObtainApi.as_view(), name="token-obtain"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/refresh/", auth.TokenRefreshApi.as_view(), name="token-refresh"),
     path("me/", auth.MeApi.as_view(), name="me"),
     path("doctors/", doctors.DoctorListApi.as_view(), name="doctor-list"),
     path("doctors/<int:doctor_id>/slots/", doctors.DoctorSlotsApi.as_view(), name="doctor-slots"),
@@ -45,7 +70,13 @@ urlpatterns = [
         appointments.AppointmentNoShowApi.as_view(),
         name="appointment-no-show",
     ),
+    path(
+        "appointments/<int:appointment_id>/notes/",
+        notes.VisitNoteApi.as_view(),
+        name="appointment-notes",
+    ),
     path("patients/<int:patient_id>/", patients.PatientChartApi.as_view(), name="patient-chart"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("<unknown_resource:unknown>/", api_not_found, name="not-found"),  # keep last
 ]

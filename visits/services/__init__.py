@@ -20,6 +20,7 @@ from visits.services.people import (
     user_sync_role_rights,
     working_hours_validate_day,
 )
+from visits.services.records import chart_access_record, visit_note_save
 
 __all__ = [
     "CLINIC_STAFF_GROUP",
@@ -30,6 +31,7 @@ __all__ = [
     "appointment_create",
     "appointment_reschedule",
     "appointment_transition",
+    "chart_access_record",
     "clinic_staff_group_sync",
     "doctor_create",
     "doctor_set_working_hours",
@@ -37,5 +39,6 @@ __all__ = [
     "patient_save_with_unique_mrn",
     "user_create",
     "user_sync_role_rights",
+    "visit_note_save",
     "working_hours_validate_day",
 ]

@@ -1,14 +1,14 @@
 """Writes about appointments: booking, rescheduling and the status state machine."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from visits.models import Appointment, AppointmentStatus, Doctor, Patient, User
-from visits.selectors import appointments_overlapping, doctor_slot_grid
+from visits.selectors import BOOKING_HORIZON, appointments_overlapping, doctor_slot_grid
 
 # The name of the database rule (exclusion constraint on PostgreSQL, trigger on SQLite) that
 # makes overlapping appointments impossible even for writes that bypass this module.
@@ -137,9 +137,14 @@ def _require_slot(*, doctor: Doctor, start: datetime, now: datetime) -> datetime
     _require_aware(start)
     if start <= now:
         raise ApplicationError("That time is in the past.", field="start")
+    if start > now + BOOKING_HORIZON:
+        raise ApplicationError("Appointments can be booked at most a year ahead.", field="start")
     local_start = start.astimezone(doctor.zone)
+    instant = start.astimezone(UTC)
     for slot in doctor_slot_grid(doctor=doctor, day=local_start.date()):
-        if slot.start == local_start:
+        # Compared as instants: in one zone `==` compares wall times, and on the night clocks
+        # go back the same wall time names two instants.
+        if slot.start.astimezone(UTC) == instant:
             return slot.end
     raise ApplicationError(
         f"{local_start:%Y-%m-%d %H:%M} ({doctor.time_zone}) is not one of {doctor}'s "

@@ -1,0 +1,142 @@
+// Media through Cloudflare Calls, reached only through our room-scoped proxy (the app secret
+// never leaves the server). One RTCPeerConnection to the SFU: we push our tracks, and pull the
+// tracks other participants announce in the room state. Operations run one at a time, because
+// each is an SDP negotiation.
+
+import { limitSender } from "./media.js";
+
+function csrfToken() {
+  return document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
+}
+
+export class CallsLink extends EventTarget {
+  constructor({ callsUrl, iceServers, limits }) {
+    super();
+    this.callsUrl = callsUrl;
+    this.limits = limits;
+    this.sessionId = null;
+    this.queue = Promise.resolve();
+    this.pulled = new Map(); // "<session>/<track>" -> {mid, track}
+    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc.addEventListener("connectionstatechange", () =>
+      this.dispatchEvent(new CustomEvent("state", { detail: this.pc.connectionState })),
+    );
+  }
+
+  run(task) {
+    this.queue = this.queue.then(task, task);
+    return this.queue;
+  }
+
+  async api(method, path, body) {
+    const response = await fetch(this.callsUrl + path, {
+      method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.detail || `Calls proxy answered ${response.status}`);
+    return data;
+  }
+
+  start() {
+    return this.run(async () => {
+      this.sessionId = (await this.api("POST", "sessions/new", {})).sessionId;
+    });
+  }
+
+  // tracks: [{track, name}]
+  push(tracks) {
+    return this.run(async () => {
+      const transceivers = tracks.map(({ track }) =>
+        this.pc.addTransceiver(track, {
+          direction: "sendonly",
+          sendEncodings:
+            track.kind === "video"
+              ? [{ maxBitrate: this.limits.maxBitrate, maxFramerate: this.limits.maxFramerate }]
+              : undefined,
+        }),
+      );
+      await this.pc.setLocalDescription(await this.pc.createOffer());
+      const answer = await this.api("POST", `sessions/${this.sessionId}/tracks/new`, {
+        sessionDescription: { type: "offer", sdp: this.pc.localDescription.sdp },
+        tracks: transceivers.map((transceiver, index) => ({
+          location: "local",
+          mid: transceiver.mid,
+          trackName: tracks[index].name,
+        })),
+      });
+      await this.pc.setRemoteDescription(answer.sessionDescription);
+      this.senders = Object.fromEntries(transceivers.map((t) => [t.sender.track.kind, t.sender]));
+      for (const transceiver of transceivers) limitSender(transceiver.sender, this.limits);
+    });
+  }
+
+  replaceVideo(track) {
+    return this.senders?.video?.replaceTrack(track);
+  }
+
+  // Pull the tracks of one remote session we do not have yet; resolves to their MediaStreamTracks.
+  pull(remoteSessionId, trackNames) {
+    return this.run(async () => {
+      const wanted = trackNames.filter((name) => !this.pulled.has(`${remoteSessionId}/${name}`));
+      if (wanted.length === 0) return;
+      const result = await this.api("POST", `sessions/${this.sessionId}/tracks/new`, {
+        tracks: wanted.map((name) => ({
+          location: "remote",
+          sessionId: remoteSessionId,
+          trackName: name,
+        })),
+      });
+      if (result.requiresImmediateRenegotiation) {
+        await this.pc.setRemoteDescription(result.sessionDescription);
+        await this.pc.setLocalDescription(await this.pc.createAnswer());
+        await this.api("PUT", `sessions/${this.sessionId}/renegotiate`, {
+          sessionDescription: { type: "answer", sdp: this.pc.localDescription.sdp },
+        });
+      }
+      for (const track of result.tracks || []) {
+        if (track.errorCode || !track.mid) continue;
+        const transceiver = this.pc.getTransceivers().find((t) => t.mid === track.mid);
+        if (!transceiver) continue;
+        this.pulled.set(`${remoteSessionId}/${track.trackName}`, {
+          mid: track.mid,
+          track: transceiver.receiver.track,
+        });
+      }
+      this.dispatchEvent(new Event("media"));
+    });
+  }
+
+  tracksOf(remoteSessionId) {
+    return [...this.pulled.entries()]
+      .filter(([key]) => key.startsWith(`${remoteSessionId}/`))
+      .map(([, value]) => value.track);
+  }
+
+  // Stop pulling a session that left the room.
+  drop(remoteSessionId) {
+    return this.run(async () => {
+      const gone = [...this.pulled.entries()].filter(([key]) =>
+        key.startsWith(`${remoteSessionId}/`),
+      );
+      if (gone.length === 0) return;
+      for (const [key, { mid }] of gone) {
+        this.pulled.delete(key);
+        this.pc.getTransceivers().find((t) => t.mid === mid)?.stop();
+      }
+      await this.pc.setLocalDescription(await this.pc.createOffer());
+      const result = await this.api("PUT", `sessions/${this.sessionId}/tracks/close`, {
+        tracks: gone.map(([, { mid }]) => ({ mid })),
+        sessionDescription: { type: "offer", sdp: this.pc.localDescription.sdp },
+        force: false,
+      });
+      if (result.sessionDescription) await this.pc.setRemoteDescription(result.sessionDescription);
+    });
+  }
+
+  close() {
+    this.pc.close();
+  }
+}

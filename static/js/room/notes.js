@@ -1,0 +1,108 @@
+// The doctor's SOAP note: saves as the doctor types, keeps a copy on this device until the
+// server has it, and retries after a dropped connection, so no text is lost.
+
+const SAVE_DELAY_MS = 800;
+const RETRY_MS = 3000;
+
+function csrfToken() {
+  return document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
+}
+
+export class NotesEditor {
+  constructor({ form, status, reloadButton, url, storageKey }) {
+    this.form = form;
+    this.status = status;
+    this.reloadButton = reloadButton;
+    this.url = url;
+    this.storageKey = storageKey;
+    this.version = Number(form.dataset.version || 0);
+    this.timer = null;
+    this.saving = false;
+    this.conflict = false;
+    this.restoreDraft();
+    form.addEventListener("input", () => this.changed());
+    reloadButton.addEventListener("click", () => this.loadSaved());
+    window.addEventListener("online", () => this.saveSoon(0));
+  }
+
+  sections() {
+    return Object.fromEntries(
+      [...this.form.querySelectorAll("textarea")].map((area) => [area.name, area.value]),
+    );
+  }
+
+  restoreDraft() {
+    const draft = JSON.parse(localStorage.getItem(this.storageKey) || "null");
+    if (!draft || draft.version < this.version) return;
+    for (const [name, text] of Object.entries(draft.sections)) {
+      const area = this.form.querySelector(`textarea[name="${name}"]`);
+      if (area) area.value = text;
+    }
+    this.say("Restored unsaved text from this device; saving…");
+    this.saveSoon(0);
+  }
+
+  changed() {
+    localStorage.setItem(
+      this.storageKey,
+      JSON.stringify({ version: this.version, sections: this.sections() }),
+    );
+    this.say("Editing…");
+    this.saveSoon(SAVE_DELAY_MS);
+  }
+
+  saveSoon(delay) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.save(), delay);
+  }
+
+  async save() {
+    if (this.saving || this.conflict) return this.saveSoon(SAVE_DELAY_MS);
+    this.saving = true;
+    const sections = this.sections();
+    try {
+      const response = await fetch(this.url, {
+        method: "PUT",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ ...sections, version: this.version }),
+      });
+      const data = await response.json().catch(() => ({}));
+      if (response.status === 409) {
+        this.conflict = true;
+        this.reloadButton.hidden = false;
+        this.say("These notes were changed elsewhere. Your text is kept here; load the saved " +
+          "version to continue.");
+        return;
+      }
+      if (!response.ok) throw new Error(data.detail || `status ${response.status}`);
+      this.version = data.version;
+      const current = this.sections();
+      const unchanged = Object.keys(current).every((name) => current[name] === sections[name]);
+      if (unchanged) localStorage.removeItem(this.storageKey);
+      else this.saveSoon(SAVE_DELAY_MS);
+      this.say(`Saved ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
+    } catch (error) {
+      this.say("Not saved yet: no connection. Your text is kept on this device; retrying…");
+      this.saveSoon(RETRY_MS);
+    } finally {
+      this.saving = false;
+    }
+  }
+
+  async loadSaved() {
+    const response = await fetch(this.url, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const data = await response.json();
+    for (const area of this.form.querySelectorAll("textarea")) area.value = data[area.name] || "";
+    this.version = data.version;
+    this.conflict = false;
+    this.reloadButton.hidden = true;
+    localStorage.removeItem(this.storageKey);
+    this.say("Loaded the saved version.");
+  }
+
+  say(text) {
+    this.status.textContent = text;
+  }
+}

@@ -1,0 +1,144 @@
+// Peer-to-peer media with one other participant, signaled over the room's WebSocket, using the
+// "perfect negotiation" pattern (both sides may offer; the polite side yields on collision)
+// and an ICE restart when the connection fails.
+
+import { limitSender } from "./media.js";
+
+export class PeerLink extends EventTarget {
+  constructor({ polite, iceServers, limits, sendSignal }) {
+    super();
+    this.polite = polite;
+    this.limits = limits;
+    this.sendSignal = (data) => {
+      this.note(`sent ${data.description?.type || (data.hello ? "hello" : "candidate")}`);
+      sendSignal(data);
+    };
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingRemoteAnswer = false;
+    this.pendingCandidates = [];
+    this.trace = []; // the last signaling events, for support and tests
+    this.remoteStream = new MediaStream();
+    this.senders = {};
+    const pc = new RTCPeerConnection({ iceServers });
+    this.pc = pc;
+
+    pc.addEventListener("negotiationneeded", async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        this.sendSignal({ description: pc.localDescription.toJSON() });
+      } catch (error) {
+        console.warn("negotiation failed", error);
+      } finally {
+        this.makingOffer = false;
+      }
+    });
+    pc.addEventListener("icecandidate", ({ candidate }) => {
+      if (candidate) this.sendSignal({ candidate: candidate.toJSON() });
+    });
+    pc.addEventListener("iceconnectionstatechange", () => {
+      if (pc.iceConnectionState === "failed") pc.restartIce();
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "connected") {
+        for (const sender of pc.getSenders()) limitSender(sender, this.limits);
+      }
+      this.dispatchEvent(new CustomEvent("state", { detail: pc.connectionState }));
+    });
+    pc.addEventListener("track", ({ track }) => {
+      this.remoteStream.addTrack(track);
+      track.addEventListener("unmute", () => this.dispatchEvent(new Event("media")));
+      this.dispatchEvent(new Event("media"));
+    });
+  }
+
+  // Our camera and microphone. The impolite side (the doctor) offers them at once; the polite
+  // side (the patient) answers with them on the transceivers the offer created, so the two
+  // never start by offering at the same moment.
+  attach(stream) {
+    this.stream = stream;
+    this.videoTrack = stream?.getVideoTracks()[0] || null;
+    if (this.polite) return;
+    for (const kind of ["audio", "video"]) {
+      const track = this.localTrack(kind);
+      const init = { direction: "sendrecv", streams: stream ? [stream] : [] };
+      if (kind === "video") {
+        init.sendEncodings = [
+          { maxBitrate: this.limits.maxBitrate, maxFramerate: this.limits.maxFramerate },
+        ];
+      }
+      this.senders[kind] = this.pc.addTransceiver(track || kind, init).sender;
+    }
+  }
+
+  localTrack(kind) {
+    if (kind === "video") return this.videoTrack;
+    return this.stream?.getAudioTracks()[0] || null;
+  }
+
+  async answerWithOurTracks() {
+    for (const transceiver of this.pc.getTransceivers()) {
+      const kind = transceiver.receiver.track.kind;
+      if (this.senders[kind] || transceiver.currentDirection === "stopped") continue;
+      transceiver.direction = "sendrecv";
+      await transceiver.sender.replaceTrack(this.localTrack(kind));
+      if (this.stream) transceiver.sender.setStreams(this.stream);
+      this.senders[kind] = transceiver.sender;
+    }
+  }
+
+  replaceVideo(track) {
+    this.videoTrack = track;
+    return this.senders.video?.replaceTrack(track);
+  }
+
+  note(event) {
+    this.trace.push(`${event} [${this.pc?.signalingState}]`);
+    if (this.trace.length > 60) this.trace.shift();
+  }
+
+  async receive({ description, candidate }) {
+    const pc = this.pc;
+    this.note(`got ${description ? description.type : "candidate"}`);
+    if (description) {
+      const readyForOffer =
+        !this.makingOffer && (pc.signalingState === "stable" || this.settingRemoteAnswer);
+      const collision = description.type === "offer" && !readyForOffer;
+      this.ignoreOffer = !this.polite && collision;
+      if (this.ignoreOffer) return;
+      this.settingRemoteAnswer = description.type === "answer";
+      await pc.setRemoteDescription(description);
+      this.settingRemoteAnswer = false;
+      await this.addPendingCandidates();
+      if (description.type === "offer") {
+        await this.answerWithOurTracks();
+        await pc.setLocalDescription();
+        this.sendSignal({ description: pc.localDescription.toJSON() });
+      }
+    } else if (candidate) {
+      // A candidate can outrun the description it belongs to (or belong to an offer we set
+      // aside in a collision: the ICE credentials stay the same). Keep it until it fits.
+      if (!pc.remoteDescription || this.ignoreOffer) {
+        this.pendingCandidates.push(candidate);
+        return;
+      }
+      try {
+        await pc.addIceCandidate(candidate);
+      } catch (error) {
+        this.pendingCandidates.push(candidate);
+      }
+    }
+  }
+
+  async addPendingCandidates() {
+    const pending = this.pendingCandidates.splice(0);
+    for (const candidate of pending) {
+      await this.pc.addIceCandidate(candidate).catch(() => {});
+    }
+  }
+
+  close() {
+    this.pc.close();
+  }
+}
