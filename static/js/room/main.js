@@ -91,6 +91,7 @@ function applyJoinChoices() {
 }
 
 async function join() {
+  $("join-button").disabled = true;
   room.stopMeter();
   applyJoinChoices();
   sessionStorage.setItem(
@@ -544,6 +545,7 @@ watchConnection(
 // Coming back after a reload: straight into the room (a patient keeps their place).
 const rejoin = JSON.parse(sessionStorage.getItem(joinedKey) || "null");
 await startPreview();
+$("join-button").disabled = false; // devices are settled (or their problem is explained)
 if (rejoin) {
   $("join-camera-off").checked = rejoin.cameraOff;
   $("join-mic-off").checked = rejoin.micOff;

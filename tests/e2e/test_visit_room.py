@@ -1,0 +1,124 @@
+"""Doctor and patient meet in the visit room, in real Chromium with fake devices.
+
+Each step is checked as the other person would notice it: the video really plays
+(videoWidth > 0 and decoded frames growing in getStats), mute and camera-off show on the other
+side's tile, chat arrives both ways, a dropped WebSocket heals without a reload, and ending the
+visit ends it on both pages.
+"""
+
+import pytest
+
+from tests.e2e.conftest import screenshot, sign_in
+
+pytestmark = pytest.mark.slow
+
+REMOTE_VIDEO_PLAYS = (
+    "() => [...document.querySelectorAll('.video--remote')].some(v => v.videoWidth > 0)"
+)
+FRAMES_DECODED = """async () => {
+  const pcs = [...window.clinicMeet.peers.values()].map(p => p.link.pc);
+  if (window.clinicMeet.calls) pcs.push(window.clinicMeet.calls.pc);
+  let frames = 0;
+  for (const pc of pcs) {
+    (await pc.getStats()).forEach(r => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+    });
+  }
+  return frames;
+}"""
+TIMEOUT = 30_000
+
+
+def _join_as_doctor_and_patient(browser, base):
+    doctor = sign_in(browser, base, "dr.tanaka", "doctor-demo-pass")
+    patient = sign_in(browser, base, "hanako", "patient-demo-pass")
+    room_path = patient.get_attribute("a:has-text('Join')", "href")
+    assert room_path and room_path.startswith("/visits/")
+    patient.goto(base + room_path)
+    patient.click("#join-button")
+    patient.wait_for_selector("#waiting:not([hidden])")
+    assert "will let you in shortly" in patient.text_content("#waiting")
+    doctor.goto(base + room_path)
+    doctor.click("#join-button")
+    doctor.wait_for_selector("#waiting-list button:has-text('Admit')", timeout=TIMEOUT)
+    assert "(1 waiting)" in doctor.title()
+    return doctor, patient, room_path
+
+
+def _frames_grow(page):
+    first = page.evaluate(FRAMES_DECODED)
+    page.wait_for_function(
+        f"async () => ({FRAMES_DECODED})() .then(n => n > {first})", timeout=TIMEOUT
+    )
+
+
+def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
+    doctor, patient, _ = _join_as_doctor_and_patient(browser, live_clinic)
+    screenshot(patient, "patient-waiting")
+    doctor.click("#waiting-list button:has-text('Admit')")
+
+    for page in (doctor, patient):
+        page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+        _frames_grow(page)
+
+    # The doctor's sidebar shows the chart, allergies first.
+    assert "Penicillin" in doctor.text_content("#patient-sidebar")
+
+    patient.click("#toggle-mic")
+    doctor.wait_for_selector(".tile--remote figcaption:has-text('microphone off')", timeout=TIMEOUT)
+    patient.click("#toggle-camera")
+    doctor.wait_for_selector(".tile--remote figcaption:has-text('camera off')", timeout=TIMEOUT)
+    patient.click("#toggle-camera")
+    patient.click("#toggle-mic")
+    doctor.wait_for_selector(".tile--remote figcaption:text-is('Hanako Suzuki')", timeout=TIMEOUT)
+
+    doctor.fill("#chat-input", "Good morning, Hanako")
+    doctor.press("#chat-input", "Enter")
+    patient.wait_for_selector(".chat__text:has-text('Good morning, Hanako')", timeout=TIMEOUT)
+    patient.fill("#chat-input", "Morning, doctor")
+    patient.press("#chat-input", "Enter")
+    doctor.wait_for_selector(".chat__text:has-text('Morning, doctor')", timeout=TIMEOUT)
+
+    # A dropped socket reconnects by itself; the call and the chat go on, no reload.
+    patient.evaluate("() => window.clinicMeet.socket.drop()")
+    patient.wait_for_function(
+        "() => window.clinicMeet.socket.ws.readyState === WebSocket.OPEN"
+        " && window.clinicMeet.me.status === 'admitted'",
+        timeout=TIMEOUT,
+    )
+    patient.fill("#chat-input", "Back again")
+    patient.press("#chat-input", "Enter")
+    doctor.wait_for_selector(".chat__text:has-text('Back again')", timeout=TIMEOUT)
+    _frames_grow(doctor)
+
+    doctor.fill("#note-subjective", "Fatigue for three weeks.")
+    doctor.wait_for_function(
+        "() => document.getElementById('notes-status').textContent.startsWith('Saved')",
+        timeout=TIMEOUT,
+    )
+    screenshot(doctor, "doctor-view")
+    screenshot(patient, "patient-view")
+
+    doctor.on("dialog", lambda dialog: dialog.accept())
+    doctor.click("#end-button")
+    for page in (doctor, patient):
+        page.wait_for_selector("#ended:not([hidden])", timeout=TIMEOUT)
+    assert "ended the visit" in patient.text_content("#ended-reason")
+
+
+def test_a_second_patient_is_refused(live_clinic, browser):
+    patient = sign_in(browser, live_clinic, "hanako", "patient-demo-pass")
+    room_path = patient.get_attribute("a:has-text('Join')", "href")
+    other = sign_in(browser, live_clinic, "james", "patient-demo-pass")
+    response = other.goto(live_clinic + room_path)
+    assert response.status == 404
+    assert "room-config" not in other.content()  # no room, no chart, no socket address
+    # Nor does the socket let them in, whatever they send.
+    code = other.evaluate(
+        """path => new Promise(resolve => {
+            const ws = new WebSocket(`ws://${location.host}/ws/rooms/${path.split('/')[2]}/`);
+            ws.onclose = event => resolve(event.code);
+        })""",
+        room_path,
+    )
+    assert code == 4403
