@@ -1,11 +1,12 @@
 """Builders for test data, all going through the service layer as real callers do."""
 
 import itertools
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
 
-from visits.models import Appointment, Doctor, Patient, Role, User
+from visits.apis.auth import RoleTokenObtainPairSerializer
+from visits.models import Allergy, Appointment, Condition, Doctor, Medication, Patient, Role, User
 from visits.services import (
     appointment_create,
     doctor_create,
@@ -28,6 +29,11 @@ def make_user(role: str = Role.PATIENT, **fields) -> User:
         last_name=fields.pop("last_name", f"Number{number}"),
         **fields,
     )
+
+
+def make_admin(**fields) -> User:
+    """Clinic staff: the `admin` role, no doctor or patient profile."""
+    return make_user(Role.ADMIN, first_name=fields.pop("first_name", "Staff"), **fields)
 
 
 def make_doctor(*, time_zone: str = "UTC", weekdays=range(7), **fields) -> Doctor:
@@ -79,3 +85,35 @@ def at(*, days: int = 0, hours: int = 0, minutes: int = 0) -> datetime:
     """A whole-minute instant relative to now."""
     now = timezone.now().replace(second=0, microsecond=0)
     return now + timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def add_chart_entries(patient: Patient, *, count: int = 1) -> Patient:
+    """`count` allergies, medications and conditions each (the chart has no service of its own;
+    clinic staff enter these in the admin)."""
+    for n in range(count):
+        Allergy.objects.create(patient=patient, substance=f"Substance {n}", reaction="Rash")
+        Medication.objects.create(patient=patient, name=f"Medicine {n}", dose="5 mg")
+        Condition.objects.create(patient=patient, name=f"Condition {n}", icd10_code="J45")
+    return patient
+
+
+def tokens_for(user: User) -> dict[str, str]:
+    """The token pair POST /api/auth/token/ would hand `user` (role claim included)."""
+    refresh = RoleTokenObtainPairSerializer.get_token(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def bearer(user: User | None) -> dict[str, str]:
+    """Headers for the test client: `user`'s access token, or nothing for an anonymous caller."""
+    return {"Authorization": f"Bearer {tokens_for(user)['access']}"} if user else {}
+
+
+def next_day(*, days: int = 1) -> date:
+    """A calendar day (UTC) `days` from today."""
+    return timezone.now().date() + timedelta(days=days)
+
+
+def slot_at(day: date, hour: int, minute: int = 0, zone=None) -> datetime:
+    """`day` at a wall time in `zone` (UTC by default): a slot start for the factory doctors,
+    who work 08:00-18:00 in 20-minute slots."""
+    return datetime.combine(day, time(hour, minute), tzinfo=zone or UTC)

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, time, timedelta
 
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -52,7 +53,23 @@ def _appointment_response(request, appointment: Appointment, code=status.HTTP_20
     )
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that must carry its UTC offset: a bare wall time is ambiguous
+    between the patient's, the doctor's and the server's zone, so it is refused, not guessed."""
+
+    default_error_messages = {
+        "naive": "Give the time with a UTC offset, e.g. 2030-01-15T09:00:00+09:00.",
+    }
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
 class AppointmentListCreateApi(APIView):
+    pagination_class = PageNumberPagination  # also tells the schema the list is paginated
+
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=AppointmentStatus.choices, required=False)
         date_from = serializers.DateField(
@@ -73,7 +90,7 @@ class AppointmentListCreateApi(APIView):
 
     class BookingSerializer(serializers.Serializer):
         doctor = serializers.IntegerField(min_value=1)
-        start = serializers.DateTimeField(help_text="A slot start, with its UTC offset.")
+        start = AwareDateTimeField(help_text="A slot start, with its UTC offset.")
         reason = serializers.CharField(max_length=500)
         patient = serializers.IntegerField(
             min_value=1, required=False, help_text="Clinic staff only: whom to book."
@@ -99,7 +116,7 @@ class AppointmentListCreateApi(APIView):
             start_from=_utc_midnight(data.get("date_from")),
             start_before=_utc_midnight(data.get("date_to"), days_after=1),
         )
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(appointments, request, view=self)
         output = AppointmentOutputSerializer(page, many=True, context={"request": request})
         return paginator.get_paginated_response(output.data)
@@ -135,7 +152,11 @@ class AppointmentListCreateApi(APIView):
 def _utc_midnight(day, days_after: int = 0):
     if day is None:
         return None
-    return datetime.combine(day + timedelta(days=days_after), UTC_MIDNIGHT)
+    try:
+        day += timedelta(days=days_after)
+    except OverflowError:
+        return None  # after the calendar's last day: no bound
+    return datetime.combine(day, UTC_MIDNIGHT)
 
 
 def _patient_or_error(patient_id: int) -> Patient:
@@ -171,9 +192,9 @@ TRANSITION_RESPONSES = {
 }
 
 
+# The base of the status-changing actions; `action` names a key of services.TRANSITIONS. (A
+# comment, not a docstring: the schema would show a docstring as every action's description.)
 class AppointmentTransitionApi(APIView):
-    """Base of the status-changing actions; `action` names a key of services.TRANSITIONS."""
-
     action: str = ""
 
     def post(self, request, appointment_id: int):
@@ -229,7 +250,7 @@ AppointmentNoShowApi = _doctor_action("no_show", "The doctor records that the pa
 
 class AppointmentRescheduleApi(APIView):
     class RescheduleSerializer(serializers.Serializer):
-        start = serializers.DateTimeField(help_text="A free slot start, with its UTC offset.")
+        start = AwareDateTimeField(help_text="A free slot start, with its UTC offset.")
 
     @extend_schema(
         operation_id="appointments_reschedule",

@@ -4,7 +4,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
-from rest_framework_simplejwt.views import TokenObtainPairView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from visits.apis import errors
 from visits.apis.throttles import LoginFailureThrottle
@@ -42,6 +42,23 @@ class TokenObtainApi(TokenObtainPairView):
             for throttle in self.get_throttles():
                 throttle.record_failure(request, self)
             raise
+
+
+class TokenRefreshApi(TokenRefreshView):
+    class AccessTokenSerializer(serializers.Serializer):
+        access = serializers.CharField()
+
+    @extend_schema(
+        operation_id="auth_token_refresh",
+        responses={
+            200: AccessTokenSerializer,
+            400: errors.BAD_REQUEST,
+            401: errors.UNAUTHENTICATED,
+        },
+        auth=[],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
 
 
 class MeApi(APIView):

@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -10,12 +8,10 @@ from clinic.errors import NotFoundError
 from clinic.pagination import PageNumberPagination
 from visits import selectors
 from visits.apis import errors
-
-# How far ahead slots can be asked for; beyond it the answer would be a guess about hours.
-BOOKING_HORIZON = timedelta(days=366)
+from visits.selectors import BOOKING_HORIZON
 
 
-class DoctorDaySlotsSerializer(serializers.Serializer):
+class DoctorSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     display_name = serializers.CharField()
     specialty = serializers.CharField()
@@ -27,6 +23,8 @@ class SlotSerializer(serializers.Serializer):
 
 
 class DoctorListApi(APIView):
+    pagination_class = PageNumberPagination  # also tells the schema the list is paginated
+
     class FilterSerializer(serializers.Serializer):
         specialty = serializers.CharField(required=False, max_length=120)
         search = serializers.CharField(required=False, max_length=120)
@@ -35,7 +33,7 @@ class DoctorListApi(APIView):
         operation_id="doctors_list",
         parameters=[FilterSerializer],
         responses={
-            200: DoctorDaySlotsSerializer(many=True),
+            200: DoctorSummarySerializer(many=True),
             400: errors.BAD_REQUEST,
             401: errors.UNAUTHENTICATED,
             404: errors.NOT_FOUND,
@@ -45,9 +43,9 @@ class DoctorListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         doctors = selectors.doctor_list(**filters.validated_data)
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(doctors, request, view=self)
-        return paginator.get_paginated_response(DoctorDaySlotsSerializer(page, many=True).data)
+        return paginator.get_paginated_response(DoctorSummarySerializer(page, many=True).data)
 
 
 class DoctorSlotsApi(APIView):
@@ -69,7 +67,7 @@ class DoctorSlotsApi(APIView):
         operation_id="doctors_slots",
         parameters=[
             FilterSerializer,
-            OpenApiParameter("id", int, OpenApiParameter.PATH, description="Doctor id."),
+            OpenApiParameter("doctor_id", int, OpenApiParameter.PATH, description="Doctor id."),
         ],
         responses={
             200: DaySlotsSerializer,

@@ -1,21 +1,49 @@
 """Error bodies as the schema documents them (the exception handler produces them)."""
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 DETAIL = inline_serializer("ErrorDetail", fields={"detail": serializers.CharField()})
-FIELD_ERRORS = inline_serializer(
-    "FieldErrors",
-    fields={
-        "field_name": serializers.ListField(
-            child=serializers.CharField(), help_text="One list of messages per invalid input."
-        )
-    },
-)
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """DRF's validation error body: one key per invalid input (a field name, `non_field_errors`,
+    or `detail` for an unreadable request), each with its messages. Only used in the schema."""
+
+
+class FieldErrorsExtension(OpenApiSerializerExtension):
+    # A serializer cannot say "any key", so the schema of this body is written out here.
+    target_class = FieldErrorsSerializer
+
+    def get_name(self, auto_schema, direction) -> str:
+        return "FieldErrors"
+
+    def map_serializer(self, auto_schema, direction) -> dict:
+        itself = {"$ref": "#/components/schemas/FieldErrors"}  # nested serializers nest errors
+        return {
+            "type": "object",
+            "description": (
+                "One entry per invalid input: the field's name (or `non_field_errors`) with a "
+                "list of messages (an object of the same shape for a nested input, a list of "
+                "them for a list of inputs), or `detail` with one message when the request as "
+                "a whole could not be read."
+            ),
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"anyOf": [{"type": "string"}, itself]}},
+                    itself,
+                ]
+            },
+            "example": {"start": ["That time is in the past."]},
+        }
+
 
 UNAUTHENTICATED = OpenApiResponse(DETAIL, description="Not signed in or the token is invalid.")
 NOT_FOUND = OpenApiResponse(DETAIL, description="Absent, or not the caller's to see.")
 FORBIDDEN = OpenApiResponse(DETAIL, description="The caller's role may not do this.")
 CONFLICT = OpenApiResponse(DETAIL, description="The current state does not allow it.")
-BAD_REQUEST = OpenApiResponse(FIELD_ERRORS, description="Invalid input, per field.")
+BAD_REQUEST = OpenApiResponse(FieldErrorsSerializer, description="Invalid input, per field.")
 THROTTLED = OpenApiResponse(DETAIL, description="Too many requests; see Retry-After.")
+SERVICE_UNAVAILABLE = OpenApiResponse(DETAIL, description="A service we depend on failed; retry.")
