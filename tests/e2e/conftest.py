@@ -49,10 +49,30 @@ def _wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail("server did not become healthy")
 
 
+@pytest.fixture(params=["p2p", "calls"])
+def media_mode(request):
+    """Both media paths: peer-to-peer (the default) and Cloudflare Calls, played by the local
+    Calls-compatible SFU (rooms/sfu). Yields the server environment for the mode."""
+    if request.param == "p2p":
+        yield {}
+        return
+    from rooms.sfu.server import start_in_thread
+
+    sfu = start_in_thread(app_id="e2e-app", app_secret="e2e-secret-never-in-the-browser")
+    try:
+        yield {
+            "CALLS_APP_ID": "e2e-app",
+            "CALLS_APP_SECRET": "e2e-secret-never-in-the-browser",
+            "CALLS_API_URL": sfu.base_url,
+        }
+    finally:
+        sfu.stop()
+
+
 @pytest.fixture
-def live_clinic(tmp_path, request):
-    """Daphne on a fresh SQLite demo clinic; `request.param`-free: extra env via marker."""
-    extra_env = getattr(request, "param", None) or {}
+def live_clinic(tmp_path, media_mode):
+    """Daphne on a fresh SQLite demo clinic, in the media mode under test."""
+    extra_env = media_mode
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(
         SQLITE_PATH=str(tmp_path / "e2e.sqlite3"),

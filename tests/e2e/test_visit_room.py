@@ -96,8 +96,10 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
         "() => document.getElementById('notes-status').textContent.startsWith('Saved')",
         timeout=TIMEOUT,
     )
-    screenshot(doctor, "doctor-view")
-    screenshot(patient, "patient-view")
+    mode = "calls" if doctor.evaluate("() => !!window.clinicMeet.calls") else "p2p"
+    screenshot(doctor, f"doctor-view-{mode}")
+    screenshot(patient, f"patient-view-{mode}")
+    assert "never-in-the-browser" not in doctor.content() + patient.content()
 
     doctor.on("dialog", lambda dialog: dialog.accept())
     doctor.click("#end-button")
@@ -106,6 +108,7 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
     assert "ended the visit" in patient.text_content("#ended-reason")
 
 
+@pytest.mark.parametrize("media_mode", ["p2p"], indirect=True)
 def test_a_second_patient_is_refused(live_clinic, browser):
     patient = sign_in(browser, live_clinic, "hanako", "patient-demo-pass")
     room_path = patient.get_attribute("a:has-text('Join')", "href")

@@ -1,7 +1,8 @@
 // Media through Cloudflare Calls, reached only through our room-scoped proxy (the app secret
-// never leaves the server). One RTCPeerConnection to the SFU: we push our tracks, and pull the
-// tracks other participants announce in the room state. Operations run one at a time, because
-// each is an SDP negotiation.
+// never leaves the server). Two Calls sessions: one connection pushes our tracks (its session
+// is announced to the room), the other pulls the tracks others announce. Keeping the directions
+// apart means the SFU's offers never renegotiate what our own offer set up. Operations run one
+// at a time, because each is an SDP negotiation.
 
 import { limitSender } from "./media.js";
 
@@ -14,10 +15,12 @@ export class CallsLink extends EventTarget {
     super();
     this.callsUrl = callsUrl;
     this.limits = limits;
-    this.sessionId = null;
+    this.sessionId = null; // the pushing session, announced to the room
+    this.pullSessionId = null;
     this.queue = Promise.resolve();
     this.pulled = new Map(); // "<session>/<track>" -> {mid, track}
-    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pushPc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" }); // pulls
     this.pc.addEventListener("connectionstatechange", () =>
       this.dispatchEvent(new CustomEvent("state", { detail: this.pc.connectionState })),
     );
@@ -43,6 +46,7 @@ export class CallsLink extends EventTarget {
   start() {
     return this.run(async () => {
       this.sessionId = (await this.api("POST", "sessions/new", {})).sessionId;
+      this.pullSessionId = (await this.api("POST", "sessions/new", {})).sessionId;
     });
   }
 
@@ -50,7 +54,7 @@ export class CallsLink extends EventTarget {
   push(tracks) {
     return this.run(async () => {
       const transceivers = tracks.map(({ track }) =>
-        this.pc.addTransceiver(track, {
+        this.pushPc.addTransceiver(track, {
           direction: "sendonly",
           sendEncodings:
             track.kind === "video"
@@ -58,16 +62,16 @@ export class CallsLink extends EventTarget {
               : undefined,
         }),
       );
-      await this.pc.setLocalDescription(await this.pc.createOffer());
+      await this.pushPc.setLocalDescription(await this.pushPc.createOffer());
       const answer = await this.api("POST", `sessions/${this.sessionId}/tracks/new`, {
-        sessionDescription: { type: "offer", sdp: this.pc.localDescription.sdp },
+        sessionDescription: { type: "offer", sdp: this.pushPc.localDescription.sdp },
         tracks: transceivers.map((transceiver, index) => ({
           location: "local",
           mid: transceiver.mid,
           trackName: tracks[index].name,
         })),
       });
-      await this.pc.setRemoteDescription(answer.sessionDescription);
+      await this.pushPc.setRemoteDescription(answer.sessionDescription);
       this.senders = Object.fromEntries(transceivers.map((t) => [t.sender.track.kind, t.sender]));
       for (const transceiver of transceivers) limitSender(transceiver.sender, this.limits);
     });
@@ -82,7 +86,7 @@ export class CallsLink extends EventTarget {
     return this.run(async () => {
       const wanted = trackNames.filter((name) => !this.pulled.has(`${remoteSessionId}/${name}`));
       if (wanted.length === 0) return;
-      const result = await this.api("POST", `sessions/${this.sessionId}/tracks/new`, {
+      const result = await this.api("POST", `sessions/${this.pullSessionId}/tracks/new`, {
         tracks: wanted.map((name) => ({
           location: "remote",
           sessionId: remoteSessionId,
@@ -92,7 +96,7 @@ export class CallsLink extends EventTarget {
       if (result.requiresImmediateRenegotiation) {
         await this.pc.setRemoteDescription(result.sessionDescription);
         await this.pc.setLocalDescription(await this.pc.createAnswer());
-        await this.api("PUT", `sessions/${this.sessionId}/renegotiate`, {
+        await this.api("PUT", `sessions/${this.pullSessionId}/renegotiate`, {
           sessionDescription: { type: "answer", sdp: this.pc.localDescription.sdp },
         });
       }
@@ -127,7 +131,7 @@ export class CallsLink extends EventTarget {
         this.pc.getTransceivers().find((t) => t.mid === mid)?.stop();
       }
       await this.pc.setLocalDescription(await this.pc.createOffer());
-      const result = await this.api("PUT", `sessions/${this.sessionId}/tracks/close`, {
+      const result = await this.api("PUT", `sessions/${this.pullSessionId}/tracks/close`, {
         tracks: gone.map(([, { mid }]) => ({ mid })),
         sessionDescription: { type: "offer", sdp: this.pc.localDescription.sdp },
         force: false,
@@ -137,6 +141,7 @@ export class CallsLink extends EventTarget {
   }
 
   close() {
+    this.pushPc.close();
     this.pc.close();
   }
 }
