@@ -181,7 +181,9 @@ def appointment_book(
     return appointment_create(doctor=doctor, patient=patient, start=start, end=end, reason=reason)
 
 
-def _locked_for(user: User, appointment_id: int) -> tuple[Appointment, str]:
+def appointment_lock_for(user: User, appointment_id: int) -> tuple[Appointment, str]:
+    """The appointment, row-locked for this transaction, and how `user` stands to it; 404 for
+    anyone it is not visible to."""
     appointment = (
         Appointment.objects.select_for_update(of=("self",))
         .select_related("doctor", "patient")
@@ -201,7 +203,7 @@ def appointment_transition(
     transition = TRANSITIONS[action]
     now = timezone.now()
     with transaction.atomic():
-        appointment, actor = _locked_for(user, appointment_id)
+        appointment, actor = appointment_lock_for(user, appointment_id)
         verb = action.replace("_", "-")
         if actor not in transition.actors:
             raise PermissionDeniedError(f"A {actor} cannot {verb} this appointment.")
@@ -232,7 +234,7 @@ def appointment_reschedule(*, user: User, appointment_id: int, start: datetime) 
     A patient moving a confirmed visit sends it back to `requested` for the doctor to confirm.
     """
     with transaction.atomic():
-        appointment, actor = _locked_for(user, appointment_id)
+        appointment, actor = appointment_lock_for(user, appointment_id)
         if appointment.status not in RESCHEDULABLE:
             raise ConflictError(f"Cannot reschedule an appointment that is {appointment.status}.")
         appointment.end = _require_slot(doctor=appointment.doctor, start=start, now=timezone.now())

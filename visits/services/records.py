@@ -2,9 +2,9 @@
 
 from django.db import transaction
 
-from clinic.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
+from clinic.errors import ApplicationError, ConflictError, PermissionDeniedError
 from visits.models import Appointment, ChartAccess, Patient, User, VisitNote
-from visits.services.appointments import DOCTOR, appointment_actor
+from visits.services.appointments import DOCTOR, appointment_lock_for
 
 NOTE_SECTION_MAX_LENGTH = 20_000
 
@@ -24,15 +24,7 @@ def visit_note_save(
                 field=name,
             )
     with transaction.atomic():
-        appointment = (
-            Appointment.objects.select_for_update(of=("self",))
-            .select_related("doctor", "patient")
-            .filter(pk=appointment_id)
-            .first()
-        )
-        actor = appointment and appointment_actor(user=user, appointment=appointment)
-        if not actor:
-            raise NotFoundError("No such appointment.")
+        appointment, actor = appointment_lock_for(user, appointment_id)
         if actor != DOCTOR:
             raise PermissionDeniedError("Only the visit's doctor writes its note.")
         note, _ = VisitNote.objects.get_or_create(appointment=appointment)
