@@ -1,0 +1,1 @@
+"""Benchmarks of the Clinic Meet HTTP API (run from the repository root)."""
