@@ -1,0 +1,487 @@
+"""What our room-scoped Calls proxy adds over calling Calls directly.
+
+    .venv/bin/python bench/calls_proxy.py            full run (about a minute)
+    .venv/bin/python bench/calls_proxy.py --quick    smoke run
+
+The local SFU (rooms/sfu, start_in_thread) stands in for Cloudflare Calls. Daphne serves the app
+(`clinic.asgi:application`, SQLite in a temp dir, DEBUG off, the embedded in-process room state)
+with CALLS_API_URL pointing at the SFU. A doctor joins its visit room over a WebSocket and stays
+connected (the proxy serves admitted participants only). Then, for each operation at
+concurrency 1 and 16, the same requests go both ways:
+
+  proxy   /api/rooms/<room>/calls/sessions/...   (doctor's JWT; the proxy checks the room state,
+                                                  then calls the SFU with the app secret)
+  direct  <sfu>/apps/<app>/sessions/...          (the app secret, straight to the SFU)
+
+Operations: `GET sessions/<sid>` (session state of a session the doctor created through the
+proxy) and `POST sessions/new`. Measured requests run in four quarters, proxy, direct, direct,
+proxy, after a warm-up of both. Results: a table on stdout and
+bench/results/calls_proxy-<timestamp>.json. Exit status 1 when any measured request failed.
+"""
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+RESULTS = REPO / "bench" / "results"
+BIN = Path(sys.executable).parent
+APP = "clinic.asgi:application"
+APP_ID = "bench-calls-app"
+START_TIMEOUT_SECONDS = 60.0
+HTTP_TIMEOUT = 15.0
+KEEPALIVE_SECONDS = 10.0
+CONCURRENCIES = (1, 16)
+# (operation, requests per side per concurrency): full, quick
+REQUESTS = {"state": 2000, "new": 600}
+QUICK_REQUESTS = {"state": 200, "new": 80}
+WARMUP = 30
+
+
+class BenchError(Exception):
+    """Something broke the run itself (not a measured error): stop and clean up."""
+
+
+# --- Seeding (a subprocess with Django set up on the temp database) ---------------------------
+
+
+def seed(out: Path) -> None:
+    """A doctor and a patient with a confirmed visit starting in 5 minutes (its room is open),
+    through the service layer; writes {room, doctor (JWT access token)} to `out`."""
+    import django
+
+    django.setup()
+    from django.utils import timezone
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from visits.models import AppointmentStatus, Role
+    from visits.services import appointment_create, doctor_create, patient_create, user_create
+
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=5)
+    doctor_user = user_create(
+        username="bench-calls-doctor",
+        password=None,
+        role=Role.DOCTOR,
+        first_name="Bench",
+        last_name="Doctor",
+    )
+    doctor = doctor_create(
+        user=doctor_user,
+        display_name="Dr. Bench",
+        specialty="Family medicine",
+        license_number="BENCH-CALLS-00001",
+    )
+    patient_user = user_create(
+        username="bench-calls-patient",
+        password=None,
+        role=Role.PATIENT,
+        first_name="Bench",
+        last_name="Patient",
+    )
+    patient = patient_create(user=patient_user, date_of_birth=date(1980, 1, 1))
+    appointment = appointment_create(
+        doctor=doctor,
+        patient=patient,
+        start=start,
+        reason="Benchmark visit",
+        status=AppointmentStatus.CONFIRMED,
+    )
+    out.write_text(
+        json.dumps(
+            {"room": str(appointment.room_id), "doctor": str(AccessToken.for_user(doctor_user))}
+        )
+    )
+
+
+# --- Processes ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Environment:
+    workdir: Path
+    sfu: object = None
+    secret: str = field(default_factory=lambda: secrets.token_hex(24))
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
+    daphne: subprocess.Popen | None = None
+    port: int = 0
+    log: Path | None = None
+
+    def django_env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CALLS_"))
+        }
+        env.update(
+            DJANGO_SETTINGS_MODULE="clinic.settings",
+            SQLITE_PATH=str(self.workdir / "bench.sqlite3"),
+            DEBUG="false",
+            SECRET_KEY=self.secret_key,  # one key: the seed mints the JWT
+            SECURE_SSL_REDIRECT="false",
+            ALLOWED_HOSTS="127.0.0.1",
+            JWT_ACCESS_MINUTES="120",
+            CALLS_APP_ID=APP_ID,
+            CALLS_APP_SECRET=self.secret,
+            CALLS_API_URL=self.sfu.base_url,
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def start_sfu(self) -> None:
+        from rooms.sfu.server import start_in_thread
+
+        self.sfu = start_in_thread(app_id=APP_ID, app_secret=self.secret)
+
+    def prepare_database(self) -> dict:
+        env = self.django_env()
+        python = str(sys.executable)
+        for command in (
+            [python, "manage.py", "migrate", "--noinput"],
+            [python, str(Path(__file__).resolve()), "--seed", str(self.workdir / "seed.json")],
+        ):
+            done = subprocess.run(  # noqa: S603 - our own interpreter and scripts
+                command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180
+            )
+            if done.returncode:
+                raise BenchError(
+                    f"{command[1:]} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+                )
+        return json.loads((self.workdir / "seed.json").read_text())
+
+    def start_daphne(self) -> None:
+        import requests
+
+        self.port = _free_port()
+        self.log = self.workdir / "daphne.log"
+        with self.log.open("w") as log:
+            self.daphne = subprocess.Popen(  # noqa: S603
+                [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), APP],
+                cwd=REPO,
+                env=self.django_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while True:
+            if self.daphne.poll() is not None:
+                raise BenchError(f"daphne exited with {self.daphne.returncode}:\n{_tail(self.log)}")
+            try:
+                if requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError(f"daphne not healthy after {START_TIMEOUT_SECONDS}s")
+            time.sleep(0.25)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def check_alive(self) -> None:
+        if self.daphne is not None and self.daphne.poll() is not None:
+            raise BenchError(f"daphne exited with {self.daphne.returncode}:\n{_tail(self.log)}")
+
+    def stop(self) -> None:
+        if self.daphne is not None and self.daphne.poll() is None:
+            self.daphne.send_signal(signal.SIGTERM)
+            try:
+                self.daphne.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.daphne.kill()
+                self.daphne.wait(timeout=5)
+        if self.sfu is not None:
+            self.sfu.stop()
+            self.sfu = None
+
+
+class Doctor(threading.Thread):
+    """The doctor's WebSocket: joins (admitted), then pings every KEEPALIVE_SECONDS."""
+
+    def __init__(self, port: int, room: str, token: str) -> None:
+        super().__init__(name="doctor-ws", daemon=True)
+        self.url = f"ws://127.0.0.1:{port}/ws/rooms/{room}/?token={token}&role=doctor"
+        self.origin = f"http://127.0.0.1:{port}"
+        self.admitted = threading.Event()
+        self.stopping = threading.Event()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        try:
+            with connect(self.url, origin=self.origin, open_timeout=20, close_timeout=5) as ws:
+                last_ping = time.monotonic()
+                while not self.stopping.is_set():
+                    try:
+                        frame = json.loads(ws.recv(timeout=1.0))
+                    except TimeoutError:
+                        frame = None
+                    if frame and frame.get("type") == "room.state":
+                        if frame["you"]["status"] == "admitted":
+                            self.admitted.set()
+                    elif frame and frame.get("type") not in ("pong",):
+                        self.error = f"unexpected frame {str(frame)[:200]}"
+                    if time.monotonic() - last_ping >= KEEPALIVE_SECONDS:
+                        ws.send(json.dumps({"type": "ping"}))
+                        last_ping = time.monotonic()
+        except ConnectionClosed as closed:
+            if not self.stopping.is_set():
+                self.error = f"socket closed: {closed}"
+        except Exception as error:
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            self.admitted.set()  # never leave the main thread waiting
+
+
+# --- Measuring ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    name: str
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: dict | None
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def run(self, count: int, concurrency: int, sessions, record: bool = True) -> None:
+        per_worker = [count // concurrency + (i < count % concurrency) for i in range(concurrency)]
+
+        def worker(index: int) -> tuple[list[float], list[str]]:
+            http = sessions[index]
+            latencies, errors = [], []
+            for _ in range(per_worker[index]):
+                started = time.perf_counter()
+                try:
+                    response = http.request(
+                        self.method, self.url, headers=self.headers, json=self.body,
+                        timeout=HTTP_TIMEOUT,
+                    )  # fmt: skip
+                    response.content  # noqa: B018 - read the whole answer
+                    ok = 200 <= response.status_code < 300
+                    problem = None if ok else f"{response.status_code} {response.text[:200]}"
+                except Exception as error:
+                    problem = f"{type(error).__name__}: {error}"
+                latencies.append((time.perf_counter() - started) * 1000)
+                if problem:
+                    errors.append(problem)
+            return latencies, errors
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            results = list(pool.map(worker, range(concurrency)))
+        if record:
+            self.wall_seconds += time.perf_counter() - started
+            for latencies, errors in results:
+                self.latencies_ms += latencies
+                self.errors += errors
+
+    def summary(self) -> dict:
+        ordered = sorted(self.latencies_ms)
+
+        def rank(p: float) -> float:  # nearest rank
+            return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+        return {
+            "requests": len(ordered),
+            "errors": len(self.errors),
+            "error_samples": sorted(set(self.errors))[:5],
+            "p50_ms": round(rank(50), 3),
+            "p99_ms": round(rank(99), 3),
+            "mean_ms": round(sum(ordered) / len(ordered), 3),
+            "req_per_s": round(len(ordered) / self.wall_seconds, 1),
+        }
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def measure(env: Environment, seed_data: dict, quick: bool) -> list[dict]:
+    import requests
+
+    counts = QUICK_REQUESTS if quick else REQUESTS
+    room = seed_data["room"]
+    proxy_headers = {"Authorization": f"Bearer {seed_data['doctor']}"}
+    direct_headers = {"Authorization": f"Bearer {env.secret}"}
+    proxy_base = f"{env.base_url}/api/rooms/{room}/calls/sessions"
+    direct_base = f"{env.sfu.base_url}/apps/{APP_ID}/sessions"
+
+    created = requests.post(f"{proxy_base}/new", json={}, headers=proxy_headers, timeout=15)
+    if created.status_code != 201:
+        raise BenchError(f"proxy sessions/new: {created.status_code} {created.text[:300]}")
+    session_id = created.json()["sessionId"]
+
+    cases = []
+    for operation in ("state", "new"):
+        for concurrency in CONCURRENCIES:
+            if operation == "state":
+                proxy = Side("proxy", "GET", f"{proxy_base}/{session_id}", proxy_headers, None)
+                direct = Side("direct", "GET", f"{direct_base}/{session_id}", direct_headers, None)
+            else:
+                proxy = Side("proxy", "POST", f"{proxy_base}/new", proxy_headers, {})
+                direct = Side("direct", "POST", f"{direct_base}/new", direct_headers, None)
+            sessions = [requests.Session() for _ in range(concurrency)]
+            try:
+                for side in (proxy, direct):
+                    side.run(WARMUP, concurrency, sessions, record=False)
+                quarter = counts[operation] // 4
+                cpu_before = _proc_cpu_seconds(env.daphne.pid)
+                for side in (proxy, direct, direct, proxy):
+                    side.run(quarter, concurrency, sessions)
+                    env.check_alive()
+                daphne_cpu = _proc_cpu_seconds(env.daphne.pid) - cpu_before
+            finally:
+                for http in sessions:
+                    http.close()
+            p, d = proxy.summary(), direct.summary()
+            case = {
+                "operation": "GET sessions/<sid>" if operation == "state" else "POST sessions/new",
+                "concurrency": concurrency,
+                "proxy": p,
+                "direct": d,
+                "daphne_cpu_ms_per_proxy_request": round(daphne_cpu * 1000 / p["requests"], 3),
+                "added_p50_ms": round(p["p50_ms"] - d["p50_ms"], 3),
+                "ratio": {
+                    "p50": round(p["p50_ms"] / d["p50_ms"], 2),
+                    "p99": round(p["p99_ms"] / d["p99_ms"], 2),
+                    "req_per_s": round(p["req_per_s"] / d["req_per_s"], 2),
+                },
+            }
+            cases.append(case)
+            print(f"  done: {case['operation']} c={concurrency}", flush=True)
+    return cases
+
+
+def print_table(cases: list[dict]) -> None:
+    header = (
+        f"{'operation':<20}{'conc':>5}  {'side':<7}{'requests':>9}{'errors':>7}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        for side in ("proxy", "direct"):
+            s = case[side]
+            print(
+                f"{case['operation']:<20}{case['concurrency']:>5}  {side:<7}{s['requests']:>9}"
+                f"{s['errors']:>7}{s['p50_ms']:>9.2f}{s['p99_ms']:>9.2f}{s['req_per_s']:>9.1f}"
+            )
+        r = case["ratio"]
+        print(
+            f"{'':<20}{'':>5}  {'ratio':<7}{'proxy/direct':>16}{r['p50']:>9.2f}{r['p99']:>9.2f}"
+            f"{r['req_per_s']:>9.2f}   (+{case['added_p50_ms']:.2f} ms p50; Daphne "
+            f"{case['daphne_cpu_ms_per_proxy_request']:.2f} CPU ms/proxy req)"
+        )
+    print()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few requests; a smoke run")
+    parser.add_argument("--seed", type=Path, help=argparse.SUPPRESS)  # internal: the subprocess
+    options = parser.parse_args()
+    if options.seed:
+        seed(options.seed)
+        return 0
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    load_start = load_average()
+    print(f"load average at start: {load_start} ({os.cpu_count()} CPUs)", flush=True)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-calls-proxy-"))
+    env = Environment(workdir)
+    doctor = None
+    started = datetime.now(UTC)
+    try:
+        env.start_sfu()
+        seed_data = env.prepare_database()
+        env.start_daphne()
+        doctor = Doctor(env.port, seed_data["room"], seed_data["doctor"])
+        doctor.start()
+        if not doctor.admitted.wait(30) or doctor.error:
+            raise BenchError(f"the doctor did not join as admitted: {doctor.error}")
+        print(f"SFU {env.sfu.base_url}, Daphne {env.base_url}, room {seed_data['room']}")
+        cases = measure(env, seed_data, options.quick)
+        if doctor.error:
+            raise BenchError(f"doctor WebSocket: {doctor.error}")
+    except BenchError as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if doctor is not None:
+            doctor.stopping.set()
+            doctor.join(10)
+        env.stop()
+        log_text = env.log.read_text(errors="replace") if env.log and env.log.exists() else ""
+        shutil.rmtree(workdir, ignore_errors=True)
+    load_end = load_average()
+
+    print()
+    print_table(cases)
+    print(f"load average at start: {load_start}, at end: {load_end}")
+    errors = sum(case[side]["errors"] for case in cases for side in ("proxy", "direct"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"calls_proxy-{started:%Y%m%d-%H%M%S}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "started": started.isoformat(),
+                "quick": options.quick,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "load_average_start": load_start,
+                    "load_average_end": load_end,
+                },
+                "server_log_tracebacks": log_text.count("Traceback"),
+                "cases": cases,
+            },
+            indent=2,
+        )
+    )
+    print(f"results: {out.relative_to(REPO)}")
+    if errors:
+        print(f"{errors} measured requests failed", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
