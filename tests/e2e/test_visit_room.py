@@ -125,3 +125,31 @@ def test_a_second_patient_is_refused(live_clinic, browser):
         room_path,
     )
     assert code == 4403
+
+
+@pytest.mark.parametrize("media_mode", ["p2p"], indirect=True)
+def test_the_room_works_by_keyboard_on_a_phone_sized_screen(live_clinic, browser):
+    patient = sign_in(browser, live_clinic, "hanako", "patient-demo-pass")
+    patient.set_viewport_size({"width": 390, "height": 844})
+    room_path = patient.get_attribute("a:has-text('Join')", "href")
+    patient.goto(live_clinic + room_path)
+    patient.wait_for_selector("#join-button:enabled")
+    # No horizontal scrolling on a phone.
+    assert patient.evaluate("() => document.documentElement.scrollWidth") <= 390
+    # Every control has an accessible name; the join button is reachable with Tab alone.
+    for control in patient.query_selector_all("#room button, #room select, #room input"):
+        if control.is_visible():
+            label = control.evaluate(
+                "el => el.labels?.[0]?.textContent || el.getAttribute('aria-label')"
+                " || el.textContent"
+            )
+            assert label and label.strip(), control.evaluate("el => el.outerHTML")
+    for _ in range(40):
+        patient.keyboard.press("Tab")
+        if patient.evaluate("() => document.activeElement.id") == "join-button":
+            break
+    else:
+        pytest.fail("Join visit cannot be reached with the keyboard")
+    patient.keyboard.press("Enter")
+    patient.wait_for_selector("#waiting:not([hidden])", timeout=TIMEOUT)
+    screenshot(patient, "patient-waiting-phone")
