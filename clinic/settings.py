@@ -123,7 +123,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Room-state bursts (everyone's state after each change) need more than 100 slots.
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000},
         }
     }
     CACHES = {
@@ -268,6 +269,8 @@ MAX_WEBCAM_QUALITY_LEVEL = env_int("MAX_WEBCAM_QUALITY_LEVEL", 1080, minimum=1)
 
 # Room state keys in Redis (when REDIS_URL is set); a distinct prefix lets deployments share one.
 ROOM_STATE_KEY_PREFIX = env_str("ROOM_STATE_KEY_PREFIX", "clinicmeet:room:")
+# Redis connections per process for the room state (a pool that makes bursts wait, not fail).
+ROOM_STATE_REDIS_CONNECTIONS = env_int("ROOM_STATE_REDIS_CONNECTIONS", 50, minimum=1)
 # A participant silent this long (no frame, no ping) is dropped from the room.
 ROOM_SILENCE_TIMEOUT_SECONDS = env_int("ROOM_SILENCE_TIMEOUT_SECONDS", 30, minimum=2)
 

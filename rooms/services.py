@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -234,9 +235,12 @@ async def relay_signal(access: RoomAccess, sender_pid: str, to: str, data: dict)
     target = await get_room_state_store().get(access.room, to)
     if target is None or target.status != ADMITTED or to == sender_pid:
         raise ProtocolError("not_found", "No admitted participant with that id.")
-    await get_channel_layer().send(
-        target.channel_name, {"type": "room.signal", "from": sender_pid, "data": data}
-    )
+    try:
+        await get_channel_layer().send(
+            target.channel_name, {"type": "room.signal", "from": sender_pid, "data": data}
+        )
+    except ChannelFull:
+        raise ProtocolError("busy", "That participant is not keeping up; try again.") from None
 
 
 async def update_media(access: RoomAccess, participant_id: str, flags: dict) -> None:

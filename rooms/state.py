@@ -207,7 +207,11 @@ class RedisRoomStateStore:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = redis.from_url(self._url)
+            # A burst of joins waits for a free connection instead of failing.
+            pool = redis.BlockingConnectionPool.from_url(
+                self._url, max_connections=settings.ROOM_STATE_REDIS_CONNECTIONS, timeout=10
+            )
+            client = redis.Redis(connection_pool=pool)
             self._clients[loop] = client
         return client
 
