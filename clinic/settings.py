@@ -124,7 +124,12 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # Room-state bursts (everyone's state after each change) need more than 100 slots.
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000},
+            # redis-py 8 times reads out after 5 s, exactly as long as channels-redis blocks
+            # waiting for a message: give the socket room, or quiet rooms crash.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": 1000,
+            },
         }
     }
     CACHES = {

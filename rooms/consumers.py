@@ -71,6 +71,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.send(text_data=json.dumps(error.frame()))
         except RoomClosed as closed:
             await self._close(closed)
+        except Exception:
+            # A bug must not take the visit down: report it and keep the socket open.
+            logger.exception("room frame failed")
+            frame = {"type": "error", "code": "internal", "message": "That did not work."}
+            await self.send(text_data=json.dumps(frame))
 
     async def _dispatch(self, frame_type: str, fields: dict) -> None:
         access, me = self.access, self.participant_id
@@ -85,7 +90,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         elif frame_type == "end":
             await services.end(access, me)
         elif frame_type == "signal":
-            await services.relay_signal(access, me, fields["to"], fields["data"])
+            await services.relay_signal(access, me, fields["to"], fields["data_json"])
         elif frame_type == "media":
             await services.update_media(access, me, fields)
         elif frame_type == "tracks":
@@ -138,10 +143,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def room_signal(self, event: dict) -> None:
         if self.participant_id:
+            sender = json.dumps(event["from"])
             await self.send(
-                text_data=json.dumps(
-                    {"type": "signal", "from": event["from"], "data": event["data"]}
-                )
+                text_data=f'{{"type":"signal","from":{sender},"data":{event["data_json"]}}}'
             )
 
     async def room_chat(self, event: dict) -> None:

@@ -39,11 +39,22 @@ def _text(frame: dict, name: str, *, max_length: int, strip: bool = False) -> st
     if not isinstance(value, str):
         raise ProtocolError("invalid_field", f"'{name}' must be a string.")
     value = value.strip() if strip else value
+    if not _storable(value):
+        raise ProtocolError("invalid_field", f"'{name}' has characters that cannot be stored.")
     if not value:
         raise ProtocolError("invalid_field", f"'{name}' must not be empty.")
     if len(value) > max_length:
         raise ProtocolError("invalid_field", f"'{name}' is longer than {max_length} characters.")
     return value
+
+
+def _storable(text: str) -> bool:
+    """Valid UTF-8 with no NUL: what Redis, msgpack and PostgreSQL all accept."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _no_fields(frame: dict) -> dict:
@@ -60,7 +71,9 @@ def _signal(frame: dict) -> dict:
         raise ProtocolError("missing_field", "'data' is required.")
     if not isinstance(data, dict):
         raise ProtocolError("invalid_field", "'data' must be an object (an SDP or ICE payload).")
-    return {"to": _text(frame, "to", max_length=MAX_ID_LENGTH), "data": data}
+    # Relayed as JSON text, so any JSON the client sent passes the channel layer unchanged.
+    data_json = json.dumps(data, separators=(",", ":"))
+    return {"to": _text(frame, "to", max_length=MAX_ID_LENGTH), "data_json": data_json}
 
 
 def _media(frame: dict) -> dict:
@@ -116,7 +129,7 @@ def parse_frame(text: str | None) -> Command:
         raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
     try:
         frame = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if not isinstance(frame, dict):
         raise ProtocolError("bad_frame", "A frame must be a JSON object with a 'type'.")

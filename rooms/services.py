@@ -229,7 +229,7 @@ async def end(access: RoomAccess, doctor_pid: str) -> None:
     await get_room_state_store().clear(access.room)
 
 
-async def relay_signal(access: RoomAccess, sender_pid: str, to: str, data: dict) -> None:
+async def relay_signal(access: RoomAccess, sender_pid: str, to: str, data_json: str) -> None:
     """Pass SDP/ICE to one admitted participant; `from` is set here, never by the client."""
     await _require_admitted(access, sender_pid)
     target = await get_room_state_store().get(access.room, to)
@@ -237,7 +237,8 @@ async def relay_signal(access: RoomAccess, sender_pid: str, to: str, data: dict)
         raise ProtocolError("not_found", "No admitted participant with that id.")
     try:
         await get_channel_layer().send(
-            target.channel_name, {"type": "room.signal", "from": sender_pid, "data": data}
+            target.channel_name,
+            {"type": "room.signal", "from": sender_pid, "data_json": data_json},
         )
     except ChannelFull:
         raise ProtocolError("busy", "That participant is not keeping up; try again.") from None
