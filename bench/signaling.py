@@ -1,0 +1,1075 @@
+"""Visit-room signaling under load: Daphne + Channels + channels-redis against a bare relay.
+
+    .venv/bin/python -m bench.signaling                  N = 50, 200, 500 rooms (a few minutes)
+    .venv/bin/python -m bench.signaling --quick          N = 20 only
+    .venv/bin/python -m bench.signaling --rooms 50,200   chosen sizes
+    .venv/bin/python -m bench.signaling --two-process    also Daphne x2 (doctors on one
+                                                         process, patients on the other)
+
+Each room has a doctor and a patient. For every N the same load generator (asyncio +
+`websockets`, in this process) drives two servers, one after the other:
+
+  daphne  the app as deployed: `daphne clinic.asgi:application`, one process, PostgreSQL,
+          channels-redis and the Redis room state (REDIS_URL on a dedicated Redis db);
+  floor   bench/signaling_floor.py: a relay written directly on `websockets`, nothing else.
+
+Per N and server: the doctors connect, then the patients (at most --join-concurrency handshakes
+in flight); join latency = connect start -> first `room.state` (a patient's says "waiting").
+Each doctor admits its patient (admit latency = admit sent -> the patient's "admitted" state).
+Then every pair plays K rounds of ping-pong with `signal` frames carrying an ICE-candidate-sized
+payload and the send time: one-way relay latency is measured on the one clock of this process.
+A connection sends at most one frame per --pace-ms (the room allows 50 frames/s per
+connection), so `offered` = 2N x 1000/pace is the most the pairs can ask for; below that the
+server (or the shared CPU) is the limit. Memory per connection = server RSS growth from before
+the first socket (after a warm-up room) to all 2N connected and admitted, / 2N.
+
+Setup (database, migrations, seeding the rooms, minting JWTs) is timed apart and not in the
+figures. Everything runs on this machine: client, server, Redis and PostgreSQL share its cores,
+so the CPU columns (percent of one core, summed over processes) show who was busy.
+Results: a table on stdout and bench/results/signaling-<timestamp>.json.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+BIN = Path(sys.executable).parent
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432"
+REDIS_BASE_URL = "redis://127.0.0.1:6379"
+REDIS_DB = 12  # dedicated to this benchmark: flushed before every Daphne run and at the end
+
+DEFAULT_ROOMS = (50, 200, 500)
+QUICK_ROOMS = (20,)
+ROUNDS = 40  # K: signal frames each side sends per pair (2K relayed per pair)
+MAX_EXCHANGE_SECONDS = 30.0  # no new round after this; a slow server must not take an hour
+PACE_MS = 25.0  # at most 40 frames/s per connection; the room allows 50/s, bursts of 100
+JOIN_CONCURRENCY = 25  # WebSocket handshakes in flight; Daphne listens with a backlog of 50
+WARMUP_ROUNDS = 10
+WAIT_SECONDS = 30.0  # the longest any single expected frame may take before it is an error
+LATE_FRAME_SECONDS = 15.0  # how long past the exchange cap a frame may still arrive
+KEEPALIVE_SECONDS = 10.0  # app-level ping when a socket was quiet this long (silence: 30 s)
+SETTLE_SECONDS = 1.0
+APP = "clinic.asgi:application"
+START_TIMEOUT_SECONDS = 60.0
+
+# A host ICE candidate, as browsers trickle them: the typical small signal frame.
+CANDIDATE = {
+    "candidate": (
+        "candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 10.0.0.5 "
+        "rport 46154 generation 0 ufrag sXd8 network-cost 999"
+    ),
+    "sdpMid": "0",
+    "sdpMLineIndex": 0,
+}
+
+
+# The last line of a traceback: "redis.exceptions.MaxConnectionsError: Too many connections".
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Full|Closed|Timeout)\w*(: |$)")
+
+
+class BenchError(Exception):
+    """Something broke the run itself (not a measured error): stop and clean up."""
+
+
+# --- Seeding (runs in a subprocess with Django set up on the bench database) ------------------
+
+
+def seed_rooms(count: int, out: Path) -> None:
+    """`count` doctor/patient pairs, each with a confirmed visit starting in 5 minutes (its room
+    is open), made through the service layer; writes [{room, doctor, patient}] (JWT access
+    tokens) to `out`."""
+    import django
+
+    django.setup()
+    from django.db import transaction
+    from django.utils import timezone
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from visits.models import AppointmentStatus, Role
+    from visits.services import appointment_create, doctor_create, patient_create, user_create
+
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=5)
+    made = []
+    with transaction.atomic():  # one commit instead of thousands
+        for number in range(count):
+            doctor_user = user_create(
+                username=f"bench-signal-doctor{number}",
+                password=None,
+                role=Role.DOCTOR,
+                first_name="Bench",
+                last_name=f"Doctor{number}",
+            )
+            doctor = doctor_create(
+                user=doctor_user,
+                display_name=f"Dr. Bench {number}",
+                specialty="Family medicine",
+                license_number=f"BENCH-SIGNAL-{number:05d}",
+            )
+            patient_user = user_create(
+                username=f"bench-signal-patient{number}",
+                password=None,
+                role=Role.PATIENT,
+                first_name="Bench",
+                last_name=f"Patient{number}",
+            )
+            patient = patient_create(user=patient_user, date_of_birth=date(1980, 1, 1))
+            appointment = appointment_create(
+                doctor=doctor,
+                patient=patient,
+                start=start,
+                reason="Benchmark visit",
+                status=AppointmentStatus.CONFIRMED,
+            )
+            made.append((appointment.room_id, doctor_user, patient_user))
+    rooms = [
+        {
+            "room": str(room_id),
+            "doctor": str(AccessToken.for_user(doctor_user)),
+            "patient": str(AccessToken.for_user(patient_user)),
+        }
+        for room_id, doctor_user, patient_user in made
+    ]
+    out.write_text(json.dumps(rooms))
+
+
+# --- Processes: PostgreSQL database, Redis db, servers ----------------------------------------
+
+
+def psycopg_connect(url: str):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _proc_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise BenchError(f"no VmRSS for pid {pid}")
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@dataclass
+class Server:
+    name: str
+    processes: list[subprocess.Popen]
+    ports: list[int]
+    logs: list[Path]
+
+    def port_for(self, role: str) -> int:
+        """Doctors on the first process, patients on the last (the same one when single)."""
+        return self.ports[0] if role == "doctor" else self.ports[-1]
+
+    def rss_kib(self) -> int:
+        return sum(_proc_rss_kib(p.pid) for p in self.processes)
+
+    def cpu_seconds(self) -> float:
+        return sum(_proc_cpu_seconds(p.pid) for p in self.processes)
+
+    def check_alive(self) -> None:
+        for process, log in zip(self.processes, self.logs, strict=True):
+            if process.poll() is not None:
+                raise BenchError(
+                    f"{self.name} (pid {process.pid}) exited with {process.returncode}:\n"
+                    f"{_tail(log)}"
+                )
+
+    def log_problems(self) -> dict:
+        """What went wrong inside the server, from its log: how many tracebacks and ERROR
+        lines, and the exceptions that ended the tracebacks, counted."""
+        count, exceptions = 0, Counter()
+        for log in self.logs:
+            for line in log.read_text(errors="replace").splitlines():
+                if line.startswith("Traceback") or " ERROR " in line:
+                    count += 1
+                elif EXCEPTION_LINE.match(line):
+                    exceptions[line[:160]] += 1
+        return {"lines": count, "exceptions": dict(exceptions.most_common(10))}
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _wait_http_ok(url: str, process: subprocess.Popen, log: Path) -> None:
+    import requests
+
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise BenchError(f"server exited with {process.returncode} on start:\n{_tail(log)}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise BenchError(f"{url} not healthy after {START_TIMEOUT_SECONDS}s:\n{_tail(log)}")
+        time.sleep(0.25)
+
+
+@dataclass
+class Environment:
+    """The bench database, Redis db and Django settings; cleans up after itself."""
+
+    workdir: Path
+    database: str = field(default_factory=lambda: f"clinicmeet_bench_signal_{os.getpid()}")
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
+    created_database: bool = False
+    servers: list[Server] = field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        return f"{POSTGRES_URL}/{self.database}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"{REDIS_BASE_URL}/{REDIS_DB}"
+
+    def django_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="clinic.settings",
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis_url,
+            DEBUG="false",
+            SECRET_KEY=self.secret_key,
+            SECURE_SSL_REDIRECT="false",
+            ALLOWED_HOSTS="127.0.0.1",
+            CONN_MAX_AGE="60",
+            JWT_ACCESS_MINUTES="120",  # the tokens are minted at setup; outlive the whole run
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def _admin(self):
+        return psycopg_connect(f"{POSTGRES_URL}/postgres")
+
+    def create_database(self) -> None:
+        from psycopg import sql
+
+        with self._admin() as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+        self.created_database = True
+
+    def drop_database(self) -> None:
+        from psycopg import sql
+
+        if self.created_database:
+            with self._admin() as admin:
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(self.database)
+                    )
+                )
+            self.created_database = False
+
+    def reset_rooms(self) -> None:
+        """Every room as seeded: nobody in it (Redis), every visit confirmed again (the runs
+        before checked them in and started them), no chat."""
+        from psycopg import sql
+
+        self.flush_redis()
+        with psycopg_connect(self.database_url) as connection:
+            connection.execute(sql.SQL("DELETE FROM rooms_chatmessage"))
+            connection.execute(
+                sql.SQL("UPDATE visits_appointment SET status = {}").format(
+                    sql.Literal("confirmed")
+                )
+            )
+
+    def redis(self):
+        import redis
+
+        return redis.Redis.from_url(self.redis_url)
+
+    def flush_redis(self) -> None:
+        with self.redis() as client:
+            client.flushdb()
+
+    def migrate(self) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=REPO,
+            env=self.django_env(),
+            check=True,
+        )
+
+    def seed(self, count: int) -> list[dict]:
+        out = self.workdir / "rooms.json"
+        subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "bench.signaling", "--seed-into", str(out), str(count)],
+            cwd=REPO,
+            env=self.django_env(),
+            check=True,
+        )
+        return json.loads(out.read_text())
+
+    def start_daphne(self, processes: int) -> Server:
+        ports, popens, logs = [], [], []
+        name = "daphne" if processes == 1 else f"daphne x{processes}"
+        server = Server(name, popens, ports, logs)
+        self.servers.append(server)
+        for index in range(processes):
+            port = _free_port()
+            log = self.workdir / f"daphne-{port}.log"
+            with log.open("w") as out:
+                popens.append(
+                    subprocess.Popen(  # noqa: S603 - the venv's daphne, fixed arguments
+                        [*(str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)), APP],
+                        cwd=REPO,
+                        env=self.django_env(),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            ports.append(port)
+            logs.append(log)
+            _wait_http_ok(f"http://127.0.0.1:{port}/healthz", popens[index], log)
+        return server
+
+    def start_floor(self) -> Server:
+        log = self.workdir / "floor.log"
+        with log.open("w") as err:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bench.signaling_floor", "--port", "0"],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+        server = Server("floor", [process], [], [log])
+        self.servers.append(server)
+        line = process.stdout.readline()  # "ready <port>", or "" if it died
+        if not line.startswith("ready "):
+            process.wait(timeout=5)
+            raise BenchError(f"the floor did not start:\n{_tail(log)}")
+        server.ports.append(int(line.split()[1]))
+        return server
+
+    def cleanup(self) -> None:
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                server.stop()
+        with contextlib.suppress(Exception):
+            self.flush_redis()
+        try:
+            self.drop_database()
+        except Exception as error:
+            print(f"! could not drop database {self.database}: {error}", file=sys.stderr)
+
+
+# --- The load generator -----------------------------------------------------------------------
+
+
+def _now_ns() -> int:
+    return time.perf_counter_ns()
+
+
+class Peer:
+    """One participant's socket: a reader task sorts incoming frames, latencies are noted as
+    they arrive (not when the pair's coroutine gets round to them)."""
+
+    def __init__(self, run: "Run", role: str, room: str, token: str, port: int) -> None:
+        self.run = run
+        self.role = role
+        self.url = f"ws://127.0.0.1:{port}/ws/rooms/{room}/?token={token}&role={role}"
+        self.origin = f"http://127.0.0.1:{port}"
+        self.participant_id: str | None = None
+        self.states: asyncio.Queue = asyncio.Queue()
+        self.signals: asyncio.Queue = asyncio.Queue()
+        self.connection = None
+        self.closing = False
+        self.last_send = 0.0
+        self.tasks: list[asyncio.Task] = []
+
+    async def join(self) -> float:
+        """Connect; return the join latency in ms (connect start -> first room.state)."""
+        from websockets.asyncio.client import connect
+
+        started = _now_ns()
+        self.connection = await connect(
+            self.url,
+            origin=self.origin,
+            compression=None,
+            open_timeout=WAIT_SECONDS,
+            ping_interval=None,  # the servers ping; the client answers
+            close_timeout=5,
+        )
+        self.last_send = time.monotonic()
+        self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._keepalive())]
+        state = await self.next_state()
+        elapsed = (_now_ns() - started) / 1e6
+        self.participant_id = state["you"]["participant_id"]
+        expected = "admitted" if self.role == "doctor" else "waiting"
+        if state["you"]["status"] != expected:
+            raise BenchError(f"{self.role} joined as {state['you']['status']!r}")
+        return elapsed
+
+    async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for message in self.connection:
+                arrived = _now_ns()
+                frame = json.loads(message)
+                kind = frame.get("type")
+                if kind == "signal":
+                    self.run.relay_ms.append((arrived - frame["data"]["t"]) / 1e6)
+                    self.signals.put_nowait(frame)
+                elif kind == "room.state":
+                    self.states.put_nowait(frame)
+                elif kind != "pong":
+                    self.run.error(f"{self.role} got {message[:200]}")
+                    if kind != "error":  # room.closed and the like: the socket is going
+                        break
+        except ConnectionClosed as closed:
+            if not self.closing:
+                self.run.error(f"{self.role} socket closed: {closed}")
+        finally:
+            if not self.closing:
+                self.states.put_nowait(None)
+                self.signals.put_nowait(None)
+
+    async def _keepalive(self) -> None:
+        """Ping like a browser would while idle (before and after the exchange), so that the
+        server's 30 s silence rule never drops a socket that is waiting for its turn."""
+        while not self.closing:
+            await asyncio.sleep(KEEPALIVE_SECONDS / 4)
+            if time.monotonic() - self.last_send >= KEEPALIVE_SECONDS and not self.closing:
+                await self.send({"type": "ping"})
+
+    async def send(self, frame: dict) -> None:
+        self.last_send = time.monotonic()
+        await self.connection.send(json.dumps(frame))
+
+    async def _next(self, queue: asyncio.Queue, what: str, timeout: float = WAIT_SECONDS) -> dict:
+        try:
+            frame = await asyncio.wait_for(queue.get(), timeout)
+        except TimeoutError:
+            raise BenchError(f"{self.role}: no {what} within {timeout:.0f}s") from None
+        if frame is None:
+            raise BenchError(f"{self.role}: socket gone while waiting for {what}")
+        return frame
+
+    async def next_state(self, status: str | None = None) -> dict:
+        while True:
+            state = await self._next(self.states, "room.state")
+            if status is None or state["you"]["status"] == status:
+                return state
+
+    async def next_signal(self, timeout: float = WAIT_SECONDS) -> dict:
+        return await self._next(self.signals, "signal", timeout)
+
+    async def close(self) -> None:
+        self.closing = True
+        for task in self.tasks:
+            task.cancel()
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+
+
+async def _send_signal(peer: Peer, to: str, seq: int) -> None:
+    data = {**CANDIDATE, "seq": seq, "t": _now_ns()}
+    peer.run.sent += 1
+    await peer.send({"type": "signal", "to": to, "data": data})
+
+
+@dataclass
+class Pair:
+    doctor: Peer
+    patient: Peer
+    ok: bool = True
+
+
+class Run:
+    """One server at one N: collects latencies and errors."""
+
+    def __init__(self) -> None:
+        self.relay_ms: list[float] = []
+        self.errors: list[str] = []
+        self.sent = 0
+        self.capped = 0  # pairs stopped by the time cap before K rounds
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+
+def _error_kind(message: str) -> str:
+    """An error without what varies between sockets (ids, counts), for counting alike ones."""
+    return re.sub(r"\d+ of \d+", "N of M", re.sub(r'"participant_id": "[^"]*"', "", message))[:120]
+
+
+def _summary(values: list[float]) -> dict:
+    if not values:
+        return {"count": 0}
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        p50 = p99 = ordered[0]
+    else:
+        cuts = statistics.quantiles(ordered, n=100, method="inclusive")
+        p50, p99 = cuts[49], cuts[98]
+    return {
+        "count": len(ordered),
+        "p50": round(p50, 3),
+        "p99": round(p99, 3),
+        "mean": round(statistics.fmean(ordered), 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+async def _limited(calls, limit: int, run: Run, what: str) -> list:
+    """Run the coroutine factories at most `limit` at a time; failures become errors."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call):
+        async with gate:
+            try:
+                return await call()
+            except Exception as error:
+                run.error(f"{what}: {type(error).__name__}: {error}"[:300])
+                return None
+
+    return await asyncio.gather(*(one(call) for call in calls))
+
+
+async def _exchange(
+    pair: Pair, rounds: int, pace: float, offset: float, deadline: float = math.inf
+) -> None:
+    """K rounds of ping-pong; each side sends at most one frame per `pace` seconds. No new
+    round starts after `deadline` (loop time): a server slower than planned costs minutes."""
+    loop = asyncio.get_running_loop()
+    doctor, patient = pair.doctor, pair.patient
+    await asyncio.sleep(offset)  # spread the pairs over one pace interval
+    for seq in range(rounds):
+        if loop.time() >= deadline:
+            doctor.run.capped += 1
+            return
+        due = loop.time() + pace
+        # A frame lost on the way is an error; waiting for it ends a little after the cap.
+        wait = min(WAIT_SECONDS, max(deadline - loop.time(), 0) + LATE_FRAME_SECONDS)
+        await _send_signal(doctor, patient.participant_id, seq)
+        await patient.next_signal(wait)
+        await _send_signal(patient, doctor.participant_id, seq)
+        await doctor.next_signal(wait)
+        if (delay := due - loop.time()) > 0:
+            await asyncio.sleep(delay)
+
+
+def _machine_busy_seconds() -> float:
+    """CPU time all cores spent on anything but idle and I/O wait, from /proc/stat."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # user..steal; guest is in user
+
+
+def _redis_pid_and_memory(env: Environment) -> tuple[int, int]:
+    with env.redis() as client:
+        return int(client.info("server")["process_id"]), int(client.info("memory")["used_memory"])
+
+
+async def _warm_up(server: Server, room: dict) -> None:
+    """One room through every step, so imports, caches and connection pools are in place
+    before the baseline memory reading."""
+    run = Run()
+    doctor = Peer(run, "doctor", room["room"], room["doctor"], server.port_for("doctor"))
+    patient = Peer(run, "patient", room["room"], room["patient"], server.port_for("patient"))
+    try:
+        await doctor.join()
+        await patient.join()
+        await doctor.send({"type": "admit", "participant_id": patient.participant_id})
+        await patient.next_state("admitted")
+        await _exchange(Pair(doctor, patient), WARMUP_ROUNDS, 0.0, 0.0)
+    finally:
+        await patient.close()
+        await doctor.close()
+    if run.errors:
+        raise BenchError(f"warm-up failed on {server.name}: {run.errors[:3]}")
+
+
+async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dict, options) -> dict:
+    """The measured run of one server with len(rooms) rooms."""
+    count = len(rooms)
+    pace = options.pace_ms / 1000
+    run = Run()
+    phases, began = {}, time.perf_counter()
+    await _warm_up(server, warmup)
+    phases["warm_up"] = time.perf_counter() - began
+    await asyncio.sleep(SETTLE_SECONDS)
+    rss_before = server.rss_kib()
+    redis_pid, redis_before = _redis_pid_and_memory(env)
+
+    pairs = [
+        Pair(
+            Peer(run, "doctor", r["room"], r["doctor"], server.port_for("doctor")),
+            Peer(run, "patient", r["room"], r["patient"], server.port_for("patient")),
+        )
+        for r in rooms
+    ]
+    try:
+        # Join: all doctors, then all patients.
+        started, join_cpu = time.perf_counter(), server.cpu_seconds()
+        doctor_ms = await _limited(
+            [p.doctor.join for p in pairs], options.join_concurrency, run, "doctor join"
+        )
+        patient_ms = await _limited(
+            [p.patient.join for p in pairs], options.join_concurrency, run, "patient join"
+        )
+        join_seconds = phases["join"] = time.perf_counter() - started
+        join_cpu = server.cpu_seconds() - join_cpu
+        for pair, d_ms, p_ms in zip(pairs, doctor_ms, patient_ms, strict=True):
+            pair.ok = d_ms is not None and p_ms is not None
+
+        # Admission: each doctor lets its patient in (as many at a time as joins).
+        async def admit(pair: Pair) -> float:
+            sent = _now_ns()
+            await pair.doctor.send({"type": "admit", "participant_id": pair.patient.participant_id})
+            await pair.patient.next_state("admitted")
+            return (_now_ns() - sent) / 1e6
+
+        admitting = [p for p in pairs if p.ok]
+        started = time.perf_counter()
+        admit_ms = await _limited(
+            [lambda p=p: admit(p) for p in admitting], options.join_concurrency, run, "admit"
+        )
+        phases["admit"] = time.perf_counter() - started
+        for pair, ms in zip(admitting, admit_ms, strict=True):
+            pair.ok = ms is not None
+        await asyncio.sleep(SETTLE_SECONDS)
+        server.check_alive()
+        rss_connected = server.rss_kib()
+        _, redis_connected = _redis_pid_and_memory(env)
+
+        # Exchange: K rounds of signal ping-pong in every room at once.
+        ready = [p for p in pairs if p.ok]
+        run.relay_ms.clear()
+        run.sent = 0
+        cpu_server, cpu_redis = server.cpu_seconds(), _proc_cpu_seconds(redis_pid)
+        cpu_client, cpu_machine = time.process_time(), _machine_busy_seconds()
+        started = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + options.max_exchange_seconds
+        await _limited(
+            [
+                lambda p=p, i=i: _exchange(p, options.rounds, pace, pace * i / len(ready), deadline)
+                for i, p in enumerate(ready)
+            ],
+            len(ready) or 1,
+            run,
+            "exchange",
+        )
+        exchange_seconds = phases["exchange"] = time.perf_counter() - started
+        cpu = {
+            "server": server.cpu_seconds() - cpu_server,
+            "redis": _proc_cpu_seconds(redis_pid) - cpu_redis,
+            "client": time.process_time() - cpu_client,
+        }
+        # Everything else the machine did meanwhile (PostgreSQL, and anything not ours).
+        cpu["others"] = max(0.0, _machine_busy_seconds() - cpu_machine - sum(cpu.values()))
+        frames, sent = len(run.relay_ms), run.sent
+        server.check_alive()
+        rss_after = server.rss_kib()
+    finally:
+        started = time.perf_counter()
+        peers = [peer for pair in pairs for peer in (pair.patient, pair.doctor)]
+        await _limited([peer.close for peer in peers], 100, run, "close")
+        phases["close"] = time.perf_counter() - started
+
+    if frames != sent:
+        run.error(f"{sent - frames} of {sent} signal frames sent never arrived")
+    if len(ready) < count:
+        run.error(f"{count - len(ready)} of {count} rooms never got to signaling")
+    return {
+        "server": server.name,
+        "processes": len(server.processes),
+        "rooms": count,
+        "connections": 2 * count,
+        "join_ms": _summary([ms for ms in doctor_ms + patient_ms if ms is not None]),
+        "join_doctor_ms": _summary([ms for ms in doctor_ms if ms is not None]),
+        "join_patient_ms": _summary([ms for ms in patient_ms if ms is not None]),
+        "joins_per_s": round(2 * count / join_seconds, 1),
+        "server_cpu_ms_per_join": round(1000 * join_cpu / (2 * count), 2),
+        "admit_ms": _summary([ms for ms in admit_ms if ms is not None]),
+        "relay_ms": _summary(run.relay_ms),
+        "frames": frames,
+        "rounds_planned_per_room": options.rounds,
+        "rooms_stopped_by_time_cap": run.capped,
+        "exchange_s": round(exchange_seconds, 3),
+        "phases_s": {name: round(seconds, 2) for name, seconds in phases.items()},
+        "frames_per_s": round(frames / exchange_seconds, 1),
+        "offered_frames_per_s": round(2 * len(ready) / pace, 1),
+        "cpu_percent": {k: round(100 * v / exchange_seconds, 1) for k, v in cpu.items()},
+        # Less sensitive to other work on the machine than latency: what one frame costs.
+        "server_cpu_ms_per_frame": round(1000 * cpu["server"] / frames, 3) if frames else None,
+        "redis_cpu_ms_per_frame": round(1000 * cpu["redis"] / frames, 3) if frames else None,
+        "rss_kib": {"before": rss_before, "connected": rss_connected, "after": rss_after},
+        "kib_per_connection": round((rss_connected - rss_before) / (2 * count), 1),
+        "redis_bytes_per_connection": (
+            round((redis_connected - redis_before) / (2 * count)) if "daphne" in server.name else 0
+        ),
+        "errors": len(run.errors),
+        "error_kinds": dict(Counter(_error_kind(e) for e in run.errors).most_common(10)),
+        "error_samples": run.errors[:10],
+        "server_log_problems": server.log_problems(),
+    }
+
+
+# --- Report -----------------------------------------------------------------------------------
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.1f}x" if a is not None and b else "-"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def print_report(results: list[dict], meta: dict) -> None:
+    print()
+    print(
+        f"Signaling: {meta['rounds']} rounds of signal ping-pong per room "
+        f"({2 * meta['rounds']} frames relayed per room), <= 1 frame per "
+        f"{meta['pace_ms']:g} ms per connection, joins {meta['join_concurrency']} at a time."
+    )
+    print(
+        "daphne = one Daphne process, channels-redis, Redis room state, PostgreSQL; floor = a bare "
+        f"`websockets` relay. Client, servers, Redis, PostgreSQL share {meta['cpus']} cores."
+    )
+    head = (
+        f"{'N':>4} {'server':<9} {'join p50':>8} {'p99':>7} {'joins/s':>7} {'admit p50':>9} "
+        f"{'relay p50':>9} {'p99':>7} {'frames/s':>8} {'offered':>7} {'CPU ms/frame':>12} "
+        f"{'errors':>6}"
+    )
+    print()
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        print(
+            f"{r['rooms']:>4} {r['server']:<9} {_ms(r['join_ms']['p50']):>8} "
+            f"{_ms(r['join_ms']['p99']):>7} {r['joins_per_s']:>7.0f} "
+            f"{_ms(r['admit_ms'].get('p50')):>9} "
+            f"{_ms(r['relay_ms'].get('p50')):>9} {_ms(r['relay_ms'].get('p99')):>7} "
+            f"{r['frames_per_s']:>8.0f} {r['offered_frames_per_s']:>7.0f} "
+            f"{_ms(r['server_cpu_ms_per_frame']):>12} {r['errors']:>6}"
+        )
+    print(
+        "latencies in ms; offered = the most the paced pairs could ask for (2N x 1000/pace); "
+        "CPU ms/frame = server CPU time / frames relayed"
+    )
+    head = (
+        f"{'N':>4} {'server':<9} {'RSS MiB':>13} {'KiB/conn':>8} "
+        f"{'CPU % server/redis/client/other':>31} {'machine busy before':>19}"
+    )
+    print()
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        rss, cpu = r["rss_kib"], r["cpu_percent"]
+        shares = f"{cpu['server']:.0f}/{cpu['redis']:.0f}/{cpu['client']:.0f}/{cpu['others']:.0f}"
+        growth = f"{rss['before'] / 1024:.0f} -> {rss['connected'] / 1024:.0f}"
+        print(
+            f"{r['rooms']:>4} {r['server']:<9} {growth:>13} "
+            f"{r['kib_per_connection']:>8.1f} {shares:>31} "
+            f"{r['machine_busy_percent_before']:>18.0f}%"
+        )
+    print(
+        "RSS before the first socket (after a warm-up room) -> all 2N connected and admitted; "
+        "KiB/conn = growth / 2N. CPU in % of one core during the exchange; other = PostgreSQL "
+        "and anything else running on the machine."
+    )
+
+    floors = {r["rooms"]: r for r in results if r["server"] == "floor"}
+    compared = [r for r in results if r["server"] != "floor" and r["rooms"] in floors]
+    if compared:
+        print()
+        print("Daphne + Channels / floor")
+        head = (
+            f"{'N':>4} {'server':<9} {'relay p50':>9} {'relay p99':>9} {'frames/s':>8} "
+            f"{'join p50':>8} {'CPU/frame':>9} {'KiB/conn':>16}"
+        )
+        print(head)
+        print("-" * len(head))
+        for r in compared:
+            f = floors[r["rooms"]]
+            memory = f"{r['kib_per_connection']:.1f} vs {f['kib_per_connection']:.1f}"
+            print(
+                f"{r['rooms']:>4} {r['server']:<9} "
+                f"{_ratio(r['relay_ms'].get('p50'), f['relay_ms'].get('p50')):>9} "
+                f"{_ratio(r['relay_ms'].get('p99'), f['relay_ms'].get('p99')):>9} "
+                f"{_ratio(r['frames_per_s'], f['frames_per_s']):>8} "
+                f"{_ratio(r['join_ms'].get('p50'), f['join_ms'].get('p50')):>8} "
+                f"{_ratio(r['server_cpu_ms_per_frame'], f['server_cpu_ms_per_frame']):>9} "
+                f"{memory:>16}"
+            )
+    for r in results:
+        if r["rooms_stopped_by_time_cap"]:
+            print(
+                f"! {r['server']} N={r['rooms']}: {r['rooms_stopped_by_time_cap']} rooms stopped "
+                f"by the {meta['max_exchange_seconds']:g} s cap before {meta['rounds']} rounds"
+            )
+    busy = [r for r in results if r["machine_busy_percent_before"] > 50]
+    if busy:
+        print(
+            f"! other work kept the machine busy before {len(busy)} of {len(results)} runs "
+            "(see 'machine busy before', % of one core): it skews latency and throughput most"
+        )
+    for r in results:
+        if r["errors"]:
+            print(f"! {r['server']} N={r['rooms']}: {r['errors']} errors:")
+            for kind, times in list(r["error_kinds"].items())[:5]:
+                print(f"    {times:>5} x {kind}")
+        problems = r["server_log_problems"]
+        if problems["lines"]:
+            print(f"! {r['server']} N={r['rooms']}: {problems['lines']} tracebacks/ERROR lines:")
+            for line, times in problems["exceptions"].items():
+                print(f"    {times:>5} x {line}")
+
+
+# --- Main -------------------------------------------------------------------------------------
+
+
+def _raise_open_files(connections: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, max(soft, 4 * connections + 1024))
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))  # children inherit it
+    if wanted < 2 * connections + 256:
+        raise BenchError(f"open-files limit {hard} is too low for {connections} sockets")
+    return wanted
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    names = ("django", "channels", "channels-redis", "daphne", "twisted", "websockets", "redis")
+    return {name: version(name) for name in names}
+
+
+def _keep_logs(server: Server, stamp: str, count: int) -> list[str]:
+    """A server that logged errors: copy its logs beside the results, for a look later."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for index, log in enumerate(server.logs):
+        name = server.name.replace(" ", "")
+        target = RESULTS / f"signaling-{stamp}-{name}-N{count}-{index}.log"
+        shutil.copyfile(log, target)
+        kept.append(str(target.relative_to(REPO)))
+    return kept
+
+
+def _machine_busy_percent(seconds: float = 2.0) -> float:
+    before = _machine_busy_seconds()
+    time.sleep(seconds)
+    return 100 * (_machine_busy_seconds() - before) / seconds
+
+
+def _wait_quiet(limit_seconds: float, quiet_percent: float = 30.0) -> float:
+    """Wait (at most `limit_seconds`) for the machine to be quiet, i.e. no more than
+    `quiet_percent` of one core busy over 2 s; return the last reading."""
+    deadline = time.monotonic() + limit_seconds
+    busy = _machine_busy_percent()
+    while busy > quiet_percent and time.monotonic() < deadline:
+        busy = _machine_busy_percent()
+    return busy
+
+
+def main(options) -> int:
+    sizes = QUICK_ROOMS if options.quick else options.rooms
+    variants = [1, 2] if options.two_process else [1]
+    busy_before, load_before = _machine_busy_percent(), os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} cores, {busy_before:.0f}% of one core busy before the run, "
+        f"load average {load_before[0]:.1f}",
+        flush=True,
+    )
+    began = time.perf_counter()
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    _raise_open_files(2 * max(sizes))
+    needed = max(sizes) + 1  # +1: the warm-up room; every run reuses the rooms, reset first
+    workdir = Path(tempfile.mkdtemp(prefix="clinicmeet-signaling-"))
+    env = Environment(workdir)
+    results, setup = [], {}
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        started = time.perf_counter()
+        env.create_database()
+        env.migrate()
+        setup["create_and_migrate_s"] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+        rooms = env.seed(needed)
+        setup["seed_s"] = round(time.perf_counter() - started, 2)
+        setup["seeded_rooms"] = needed
+        print(
+            f"setup: database {env.database} migrated in {setup['create_and_migrate_s']} s; "
+            f"{needed} rooms ({2 * needed} users, JWTs) seeded in {setup['seed_s']} s",
+            flush=True,
+        )
+        for count in sizes:
+            for processes in variants:
+                warmup, chosen = rooms[0], rooms[1 : count + 1]
+                for kind in options.servers:
+                    if kind == "floor" and processes != 1:
+                        continue
+                    busy = _wait_quiet(options.wait_quiet)
+                    env.reset_rooms()
+                    server = env.start_daphne(processes) if kind == "daphne" else env.start_floor()
+                    print(f"N={count}: {server.name} ...", end=" ", flush=True)
+                    started = time.perf_counter()
+                    try:
+                        result = asyncio.run(drive(server, env, chosen, warmup, options))
+                    finally:
+                        server.stop()
+                        if server.log_problems()["lines"]:
+                            kept = _keep_logs(server, stamp, count)
+                    result["run_s"] = round(time.perf_counter() - started, 1)
+                    result["machine_busy_percent_before"] = round(busy, 1)
+                    if result["server_log_problems"]["lines"]:
+                        result["server_logs_kept"] = kept
+                    results.append(result)
+                    print(
+                        f"{result['run_s']} s, relay p50 {result['relay_ms']['p50']} ms, "
+                        f"{result['frames_per_s']:.0f} frames/s, {result['errors']} errors",
+                        flush=True,
+                    )
+    except BenchError as error:
+        print(f"\nbenchmark failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        env.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    total = round(time.perf_counter() - began, 1)
+    meta = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rooms": list(sizes),
+        "rounds": options.rounds,
+        "pace_ms": options.pace_ms,
+        "join_concurrency": options.join_concurrency,
+        "max_exchange_seconds": options.max_exchange_seconds,
+        "cpus": os.cpu_count(),
+        "machine_busy_percent_before": round(busy_before, 1),
+        "load_average_before": [round(v, 2) for v in load_before],
+        "python": platform.python_version(),
+        "machine": platform.platform(),
+        "versions": _versions(),
+        "setup": setup,
+        "total_s": total,
+        "notes": (
+            "Load generator in the bench process (asyncio + websockets, no compression); "
+            "client and servers share the machine's cores. Relay latency is one-way, send to "
+            "receive on one clock. Memory per connection is server RSS growth / 2N."
+        ),
+    }
+    print_report(results, meta)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"signaling-{stamp}.json"
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    setup_s = setup["create_and_migrate_s"] + setup["seed_s"]
+    print(f"\ntotal {total} s, of which setup {setup_s:.1f} s")
+    print(f"results: {path.relative_to(REPO)}")
+    return 1 if any(r["errors"] for r in results) else 0
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("give room counts like 50,200") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("room counts must be positive")
+    return sizes
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Visit-room signaling: Daphne + Channels vs a bare websockets relay."
+    )
+    parser.add_argument("--rooms", type=_sizes, default=DEFAULT_ROOMS, help="e.g. 50,200,500")
+    parser.add_argument("--quick", action="store_true", help="N=20 only")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="K: frames each side sends")
+    parser.add_argument("--pace-ms", type=float, default=PACE_MS, help="min gap between sends")
+    parser.add_argument("--join-concurrency", type=int, default=JOIN_CONCURRENCY)
+    parser.add_argument(
+        "--max-exchange-seconds",
+        type=float,
+        default=MAX_EXCHANGE_SECONDS,
+        help="no new round after this (reported when it cuts rooms short)",
+    )
+    parser.add_argument("--two-process", action="store_true", help="also run Daphne x2")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each server run, wait up to this long for other work on the machine to stop",
+    )
+    parser.add_argument(
+        "--servers",
+        type=lambda text: tuple(text.split(",")),
+        default=("daphne", "floor"),
+        help="daphne,floor (default) or one of them",
+    )
+    parser.add_argument("--seed-into", metavar="PATH", help=argparse.SUPPRESS)
+    parser.add_argument("seed_count", nargs="?", type=int, help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if not options.servers or not set(options.servers) <= {"daphne", "floor"}:
+        parser.error("--servers takes daphne, floor or daphne,floor")
+    if options.pace_ms < 1000 / 45:
+        parser.error("--pace-ms below 22 would run into the room's 50 frames/s rate limit")
+    return options
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    if arguments.seed_into:
+        seed_rooms(arguments.seed_count, Path(arguments.seed_into))
+    else:
+        sys.exit(main(arguments))
