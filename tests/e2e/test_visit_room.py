@@ -61,6 +61,23 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
         page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
         _frames_grow(page)
 
+    # The clinic's camera limits reach the page and the video sender.
+    limits = doctor.evaluate("""async () => {
+        const config = JSON.parse(document.getElementById('room-config').textContent).media;
+        const c = window.clinicMeet.calls;
+        const senders = c ? c.pushPc.getSenders()
+            : [...window.clinicMeet.peers.values()].flatMap(p => p.link.pc.getSenders());
+        const video = senders.find(s => s.track && s.track.kind === 'video');
+        const encoding = video.getParameters().encodings[0];
+        return {config, maxBitrate: encoding.maxBitrate, maxFramerate: encoding.maxFramerate,
+                height: video.track.getSettings().height};
+    }""")
+    assert limits["maxBitrate"] == limits["config"]["maxBitrate"] == 1_200_000
+    assert limits["maxFramerate"] == limits["config"]["maxFramerate"] == 24
+    assert limits["height"] <= limits["config"]["maxHeight"]
+    # The fake microphone beeps: the speaking indicator lights on the other side's tile.
+    doctor.wait_for_selector(".tile--remote.tile--speaking", timeout=TIMEOUT)
+
     # The doctor's sidebar shows the chart, allergies first.
     assert "Penicillin" in doctor.text_content("#patient-sidebar")
 
