@@ -26,6 +26,17 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    # Channels caches one layer per process; channels-redis binds locks and connections to the
+    # event loop that first used them, and every async test has a loop of its own.
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_room_state(settings):
     # Room state lives in Redis when REDIS_URL is set: keep the suite's keys apart, and start
     # every test with a store built from its own settings.
