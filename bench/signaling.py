@@ -93,6 +93,13 @@ class BenchError(Exception):
     """Something broke the run itself (not a measured error): stop and clean up."""
 
 
+class Refused(BenchError):
+    """The server answered the frame this side waited for with an `error` frame."""
+
+
+REFUSED = {"type": "refused"}  # put in the partner's queue when the server refused a frame
+
+
 # --- Seeding (runs in a subprocess with Django set up on the bench database) ------------------
 
 
@@ -419,6 +426,7 @@ class Peer:
         self.url = f"ws://127.0.0.1:{port}/ws/rooms/{room}/?token={token}&role={role}"
         self.origin = f"http://127.0.0.1:{port}"
         self.participant_id: str | None = None
+        self.partner: Peer | None = None
         self.states: asyncio.Queue = asyncio.Queue()
         self.signals: asyncio.Queue = asyncio.Queue()
         self.connection = None
@@ -462,10 +470,18 @@ class Peer:
                     self.signals.put_nowait(frame)
                 elif kind == "room.state":
                     self.states.put_nowait(frame)
+                elif kind == "error":
+                    # The server refused what this side sent (an admit, a signal): the partner
+                    # waiting for its result hears at once instead of timing out.
+                    self.run.error(f"{self.role} got {message[:200]}")
+                    if self.partner is not None:
+                        waiting = (
+                            self.partner.signals if self.run.exchanging else self.partner.states
+                        )
+                        waiting.put_nowait(REFUSED)
                 elif kind != "pong":
                     self.run.error(f"{self.role} got {message[:200]}")
-                    if kind != "error":  # room.closed and the like: the socket is going
-                        break
+                    break  # room.closed and the like: the socket is going
         except ConnectionClosed as closed:
             if not self.closing:
                 self.run.error(f"{self.role} socket closed: {closed}")
@@ -493,6 +509,8 @@ class Peer:
             raise BenchError(f"{self.role}: no {what} within {timeout:.0f}s") from None
         if frame is None:
             raise BenchError(f"{self.role}: socket gone while waiting for {what}")
+        if frame is REFUSED:
+            raise Refused(f"{self.role}: the {what} it waited for was refused by the server")
         return frame
 
     async def next_state(self, status: str | None = None) -> dict:
@@ -525,6 +543,9 @@ class Pair:
     patient: Peer
     ok: bool = True
 
+    def __post_init__(self) -> None:
+        self.doctor.partner, self.patient.partner = self.patient, self.doctor
+
 
 class Run:
     """One server at one N: collects latencies and errors."""
@@ -533,7 +554,9 @@ class Run:
         self.relay_ms: list[float] = []
         self.errors: list[str] = []
         self.sent = 0
+        self.refused = 0  # signal frames the server answered with an error frame
         self.capped = 0  # pairs stopped by the time cap before K rounds
+        self.exchanging = False
 
     def error(self, message: str) -> None:
         self.errors.append(message)
@@ -592,10 +615,13 @@ async def _exchange(
         due = loop.time() + pace
         # A frame lost on the way is an error; waiting for it ends a little after the cap.
         wait = min(WAIT_SECONDS, max(deadline - loop.time(), 0) + LATE_FRAME_SECONDS)
-        await _send_signal(doctor, patient.participant_id, seq)
-        await patient.next_signal(wait)
-        await _send_signal(patient, doctor.participant_id, seq)
-        await doctor.next_signal(wait)
+        try:
+            await _send_signal(doctor, patient.participant_id, seq)
+            await patient.next_signal(wait)
+            await _send_signal(patient, doctor.participant_id, seq)
+            await doctor.next_signal(wait)
+        except Refused:
+            doctor.run.refused += 1  # counted as an error already; on to the next round
         if (delay := due - loop.time()) > 0:
             await asyncio.sleep(delay)
 
@@ -687,7 +713,7 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         # Exchange: K rounds of signal ping-pong in every room at once.
         ready = [p for p in pairs if p.ok]
         run.relay_ms.clear()
-        run.sent = 0
+        run.sent, run.exchanging = 0, True
         cpu_server, cpu_redis = server.cpu_seconds(), _proc_cpu_seconds(redis_pid)
         cpu_client, cpu_machine = time.process_time(), _machine_busy_seconds()
         started = time.perf_counter()
@@ -718,8 +744,8 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         await _limited([peer.close for peer in peers], 100, run, "close")
         phases["close"] = time.perf_counter() - started
 
-    if frames != sent:
-        run.error(f"{sent - frames} of {sent} signal frames sent never arrived")
+    if frames + run.refused != sent:
+        run.error(f"{sent - frames - run.refused} of {sent} signal frames sent never arrived")
     if len(ready) < count:
         run.error(f"{count - len(ready)} of {count} rooms never got to signaling")
     return {
@@ -735,6 +761,7 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         "admit_ms": _summary([ms for ms in admit_ms if ms is not None]),
         "relay_ms": _summary(run.relay_ms),
         "frames": frames,
+        "frames_refused": run.refused,
         "rounds_planned_per_room": options.rounds,
         "rooms_stopped_by_time_cap": run.capped,
         "exchange_s": round(exchange_seconds, 3),
@@ -970,6 +997,8 @@ def main(options) -> int:
                         if server.log_problems()["lines"]:
                             kept = _keep_logs(server, stamp, count)
                     result["run_s"] = round(time.perf_counter() - started, 1)
+                    # Again after the stop: the server handles the last disconnects after ours.
+                    result["server_log_problems"] = server.log_problems()
                     result["machine_busy_percent_before"] = round(busy, 1)
                     if result["server_log_problems"]["lines"]:
                         result["server_logs_kept"] = kept

@@ -127,7 +127,9 @@ if REDIS_URL:
             # redis-py 8 times reads out after 5 s, exactly as long as channels-redis blocks
             # waiting for a message: give the socket room, or quiet rooms crash.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                # redis-py's pool refuses (rather than waits) past max_connections, 100 by
+                # default: too few for a process relaying hundreds of rooms.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}],
                 "capacity": 1000,
             },
         }
