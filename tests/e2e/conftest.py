@@ -26,6 +26,8 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
+    # Screen sharing without a picker: the fake capture stands in for the whole screen.
+    "--auto-select-desktop-capture-source=Entire screen",
 ]
 
 

@@ -96,6 +96,16 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
     patient.press("#chat-input", "Enter")
     doctor.wait_for_selector(".chat__text:has-text('Morning, doctor')", timeout=TIMEOUT)
 
+    # Screen sharing replaces the camera on the other side, and says so on the tile.
+    patient.click("#toggle-screen")
+    doctor.wait_for_selector(".tile--remote figcaption:has-text('sharing screen')", timeout=TIMEOUT)
+    doctor.wait_for_function(
+        "() => [...document.querySelectorAll('.video--remote')].some(v => v.videoWidth >= 1280)",
+        timeout=TIMEOUT,
+    )
+    patient.click("#toggle-screen")
+    doctor.wait_for_selector(".tile--remote figcaption:text-is('Hanako Suzuki')", timeout=TIMEOUT)
+
     # A dropped socket reconnects by itself; the call and the chat go on, no reload.
     patient.evaluate("() => window.clinicMeet.socket.drop()")
     patient.wait_for_function(
