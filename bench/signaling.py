@@ -1,6 +1,6 @@
 """Visit-room signaling under load: Daphne + Channels + channels-redis against a bare relay.
 
-    .venv/bin/python -m bench.signaling                  N = 50, 200, 500 rooms (a few minutes)
+    .venv/bin/python -m bench.signaling                  N = 50, 200, 500 rooms (~5 minutes)
     .venv/bin/python -m bench.signaling --quick          N = 20 only
     .venv/bin/python -m bench.signaling --rooms 50,200   chosen sizes
     .venv/bin/python -m bench.signaling --two-process    also Daphne x2 (doctors on one
@@ -23,10 +23,15 @@ connection), so `offered` = 2N x 1000/pace is the most the pairs can ask for; be
 server (or the shared CPU) is the limit. Memory per connection = server RSS growth from before
 the first socket (after a warm-up room) to all 2N connected and admitted, / 2N.
 
+No new round starts after --max-exchange-seconds, so a server slower than planned costs
+seconds rather than an hour (the rooms it cut short are reported).
+
 Setup (database, migrations, seeding the rooms, minting JWTs) is timed apart and not in the
-figures. Everything runs on this machine: client, server, Redis and PostgreSQL share its cores,
-so the CPU columns (percent of one core, summed over processes) show who was busy.
-Results: a table on stdout and bench/results/signaling-<timestamp>.json.
+figures; every run reuses the same rooms, reset first (Redis db flushed, visits confirmed
+again). Everything runs on this machine: client, server, Redis and PostgreSQL share its cores,
+so the CPU columns (percent of one core, summed over processes) show who was busy, and
+"machine busy before" shows other work (--wait-quiet waits for it to stop).
+Results: tables on stdout and bench/results/signaling-<timestamp>.json; bench/README.md.
 """
 
 import argparse
@@ -744,8 +749,11 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         await _limited([peer.close for peer in peers], 100, run, "close")
         phases["close"] = time.perf_counter() - started
 
-    if frames + run.refused != sent:
-        run.error(f"{sent - frames - run.refused} of {sent} signal frames sent never arrived")
+    lost = sent - frames - run.refused
+    if lost > 0:
+        run.error(f"{lost} of {sent} signal frames sent never arrived")
+    elif lost < 0:  # e.g. channels-redis failed after it had queued the message
+        run.error(f"{-lost} signal frames arrived although the server answered them with an error")
     if len(ready) < count:
         run.error(f"{count - len(ready)} of {count} rooms never got to signaling")
     return {
