@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.e2e.network import PrivateNetwork, can_create_namespaces
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = REPO / "test-results" / "e2e"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -37,16 +38,20 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
+def _answers_healthz(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/healthz", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def _wait_healthy(base: str, process: subprocess.Popen, log: Path, healthy) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"server exited:\n{log.read_text()}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
+        if healthy(base):
+            return
         time.sleep(0.3)
     pytest.fail("server did not become healthy")
 
@@ -71,10 +76,9 @@ def media_mode(request):
         sfu.stop()
 
 
-@pytest.fixture
-def live_clinic(tmp_path, media_mode):
-    """Daphne on a fresh SQLite demo clinic, in the media mode under test."""
-    extra_env = media_mode
+def _start_clinic(tmp_path, extra_env: dict, *, wrap: tuple = (), healthy=None):
+    """Migrates and seeds a fresh SQLite demo clinic and serves it with Daphne. `wrap` prefixes
+    the server command (to run it inside a network namespace); yields the base URL."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(
         SQLITE_PATH=str(tmp_path / "e2e.sqlite3"),
@@ -90,6 +94,7 @@ def live_clinic(tmp_path, media_mode):
     log = tmp_path / "daphne.log"
     process = subprocess.Popen(
         [
+            *wrap,
             sys.executable,
             "-m",
             "daphne",
@@ -107,7 +112,7 @@ def live_clinic(tmp_path, media_mode):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, process, log)
+        _wait_healthy(base, process, log, healthy or _answers_healthz)
         yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -115,31 +120,56 @@ def live_clinic(tmp_path, media_mode):
 
 
 @pytest.fixture
-def browser():
+def live_clinic(tmp_path, media_mode):
+    """Daphne on a fresh SQLite demo clinic, in the media mode under test."""
+    yield from _start_clinic(tmp_path, media_mode)
+
+
+def _launch_chromium(executable: str | Path = CHROMIUM, args: list[str] = CHROMIUM_ARGS):
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: `make test` installs it with apt-get")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(executable), args=args)
         yield browser
         browser.close()
 
 
-def sign_in(browser, base: str, username: str, password: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.on("pageerror", lambda error: print(f"[{username}] page error: {error}"))
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-    return page
+@pytest.fixture
+def browser():
+    yield from _launch_chromium()
 
 
-def screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+@pytest.fixture
+def browser_that_asks():
+    """Fake devices, but camera and microphone need the site's permission, as in a real
+    browser; headless Chromium answers an unanswered prompt with NotAllowedError."""
+    args = [arg for arg in CHROMIUM_ARGS if arg != "--use-fake-ui-for-media-stream"]
+    yield from _launch_chromium(args=args)
+
+
+@pytest.fixture
+def private_network():
+    """A network namespace of this test's own (see tests/e2e/network.py)."""
+    if not can_create_namespaces():
+        pytest.skip("network namespaces need root and iproute2 (CI has both)")
+    network = PrivateNetwork(f"cm-e2e-{os.getpid()}")
+    network.create()
+    try:
+        yield network
+    finally:
+        network.destroy()
+
+
+@pytest.fixture
+def clinic_on_private_network(tmp_path, private_network):
+    """The demo clinic (peer-to-peer) served inside the private network."""
+    yield from _start_clinic(
+        tmp_path, {}, wrap=private_network.wrap, healthy=private_network.answers_healthz
+    )
+
+
+@pytest.fixture
+def browser_on_private_network(tmp_path, private_network):
+    yield from _launch_chromium(private_network.chromium_launcher(tmp_path, CHROMIUM))

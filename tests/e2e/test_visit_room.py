@@ -8,58 +8,26 @@ visit ends it on both pages.
 
 import pytest
 
-from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.visit import (
+    REMOTE_VIDEO_PLAYS,
+    TIMEOUT,
+    frames_grow,
+    join_as_doctor_and_patient,
+    screenshot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.slow
 
-REMOTE_VIDEO_PLAYS = (
-    "() => [...document.querySelectorAll('.video--remote')].some(v => v.videoWidth > 0)"
-)
-FRAMES_DECODED = """async () => {
-  const pcs = [...window.clinicMeet.peers.values()].map(p => p.link.pc);
-  if (window.clinicMeet.calls) pcs.push(window.clinicMeet.calls.pc);
-  let frames = 0;
-  for (const pc of pcs) {
-    (await pc.getStats()).forEach(r => {
-      if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
-    });
-  }
-  return frames;
-}"""
-TIMEOUT = 30_000
-
-
-def _join_as_doctor_and_patient(browser, base):
-    doctor = sign_in(browser, base, "dr.tanaka", "doctor-demo-pass")
-    patient = sign_in(browser, base, "hanako", "patient-demo-pass")
-    room_path = patient.get_attribute("a:has-text('Join')", "href")
-    assert room_path and room_path.startswith("/visits/")
-    patient.goto(base + room_path)
-    patient.click("#join-button")
-    patient.wait_for_selector("#waiting:not([hidden])")
-    assert "will let you in shortly" in patient.text_content("#waiting")
-    doctor.goto(base + room_path)
-    doctor.click("#join-button")
-    doctor.wait_for_selector("#waiting-list button:has-text('Admit')", timeout=TIMEOUT)
-    assert "(1 waiting)" in doctor.title()
-    return doctor, patient, room_path
-
-
-def _frames_grow(page):
-    first = page.evaluate(FRAMES_DECODED)
-    page.wait_for_function(
-        f"async () => ({FRAMES_DECODED})() .then(n => n > {first})", timeout=TIMEOUT
-    )
-
 
 def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
-    doctor, patient, _ = _join_as_doctor_and_patient(browser, live_clinic)
+    doctor, patient, _ = join_as_doctor_and_patient(browser, live_clinic)
     screenshot(patient, "patient-waiting")
     doctor.click("#waiting-list button:has-text('Admit')")
 
     for page in (doctor, patient):
         page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
-        _frames_grow(page)
+        frames_grow(page)
 
     # The clinic's camera limits reach the page and the video sender.
     limits = doctor.evaluate("""async () => {
@@ -116,7 +84,7 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
     patient.fill("#chat-input", "Back again")
     patient.press("#chat-input", "Enter")
     doctor.wait_for_selector(".chat__text:has-text('Back again')", timeout=TIMEOUT)
-    _frames_grow(doctor)
+    frames_grow(doctor)
 
     doctor.fill("#note-subjective", "Fatigue for three weeks.")
     doctor.wait_for_function(
@@ -180,3 +148,42 @@ def test_the_room_works_by_keyboard_on_a_phone_sized_screen(live_clinic, browser
     patient.keyboard.press("Enter")
     patient.wait_for_selector("#waiting:not([hidden])", timeout=TIMEOUT)
     screenshot(patient, "patient-waiting-phone")
+
+
+@pytest.mark.parametrize("media_mode", ["p2p"], indirect=True)
+def test_the_chosen_speaker_plays_the_visit_and_is_remembered(live_clinic, browser):
+    # Chromium's fake devices include three audio outputs: the default and two others.
+    doctor = sign_in(browser, live_clinic, "dr.tanaka", "doctor-demo-pass")
+    patient = sign_in(browser, live_clinic, "hanako", "patient-demo-pass")
+    room_path = patient.get_attribute("a:has-text('Join')", "href")
+    patient.goto(live_clinic + room_path)
+    patient.wait_for_selector("#join-button:enabled")
+    assert patient.is_visible("#speaker-select")
+    first = patient.select_option("#speaker-select", label="Fake Audio Output 1")[0]
+    patient.click("#speaker-test")
+    patient.wait_for_selector("#speaker-test-hint:has-text('Did you hear a tone')")
+    assert patient.evaluate("() => window.clinicMeet.testSound.sinkId") == first
+
+    patient.click("#join-button")
+    patient.wait_for_selector("#waiting:not([hidden])")
+    doctor.goto(live_clinic + room_path)
+    doctor.click("#join-button")
+    doctor.click("#waiting-list button:has-text('Admit')", timeout=TIMEOUT)
+    sink_of_remote_video = "() => document.querySelector('.video--remote')?.sinkId"
+    for page in (doctor, patient):
+        page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+    patient.wait_for_function(f"() => ({sink_of_remote_video})() === '{first}'", timeout=TIMEOUT)
+    # Each person's choice is their own: the doctor's page plays through the default output.
+    assert doctor.evaluate(sink_of_remote_video) in {"", "default"}
+
+    # Headphones on mid-call: the in-call picker switches the output at once.
+    assert patient.is_visible("#call-speaker-select")
+    second = patient.select_option("#call-speaker-select", label="Fake Audio Output 2")[0]
+    assert second != first
+    patient.wait_for_function(f"() => ({sink_of_remote_video})() === '{second}'", timeout=TIMEOUT)
+
+    # A reload goes straight back into the visit, through the speaker chosen last.
+    patient.reload()
+    patient.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+    patient.wait_for_function(f"() => ({sink_of_remote_video})() === '{second}'", timeout=TIMEOUT)
+    assert patient.input_value("#call-speaker-select") == second

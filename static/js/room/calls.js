@@ -104,10 +104,10 @@ export class CallsLink extends EventTarget {
         if (track.errorCode || !track.mid) continue;
         const transceiver = this.pc.getTransceivers().find((t) => t.mid === track.mid);
         if (!transceiver) continue;
-        this.pulled.set(`${remoteSessionId}/${track.trackName}`, {
-          mid: track.mid,
-          track: transceiver.receiver.track,
-        });
+        const received = transceiver.receiver.track;
+        this.pulled.set(`${remoteSessionId}/${track.trackName}`, { mid: track.mid, track: received });
+        // Sound and pictures start later than the track: tell the page when they do.
+        received.addEventListener("unmute", () => this.dispatchEvent(new Event("media")));
       }
       this.dispatchEvent(new Event("media"));
     });

@@ -4,11 +4,16 @@
 import { CallsLink } from "./calls.js";
 import { ChatPanel } from "./chat.js";
 import {
+  canChooseSpeaker,
   captureConstraints,
   explainMediaError,
   fillSelect,
   listDevices,
   meterAudio,
+  playThrough,
+  playTone,
+  rememberDevices,
+  rememberedDevices,
 } from "./media.js";
 import { NotesEditor } from "./notes.js";
 import { PeerLink } from "./peer.js";
@@ -19,6 +24,10 @@ const config = JSON.parse(document.getElementById("room-config").textContent);
 const $ = (id) => document.getElementById(id);
 const joinedKey = `clinic-meet:joined:${config.roomId}`;
 const LEAVE_GRACE_MS = 8000;
+// The speaking indicator lights above this level and stays lit this long after the last
+// loud moment, so it follows speech rather than flickering with every syllable.
+const SPEAKING_LEVEL = 0.08;
+const SPEAKING_HOLD_MS = 600;
 
 const room = {
   socket: null,
@@ -35,6 +44,9 @@ const room = {
   waitingCount: 0,
   lastNotice: null,
   iceServers: [],
+  speakerId: rememberedDevices().speakerId || "default",
+  testSound: null, // the last speaker test's <audio> element
+  ended: false,
   stopMeter: () => {},
 };
 window.clinicMeet = room; // for the end-to-end tests and for support
@@ -56,12 +68,13 @@ async function startPreview() {
   room.stopMeter();
   room.stream?.getTracks().forEach((track) => track.stop());
   $("device-problem").hidden = true;
+  // First time on this page: the devices used last time, if they are still there.
+  const chosen = $("camera-select").options.length
+    ? { cameraId: $("camera-select").value, micId: $("mic-select").value }
+    : { ...rememberedDevices(), preferred: true };
   try {
     room.stream = await navigator.mediaDevices.getUserMedia(
-      captureConstraints(config.media, {
-        cameraId: $("camera-select").value,
-        micId: $("mic-select").value,
-      }),
+      captureConstraints(config.media, chosen),
     );
   } catch (error) {
     room.stream = null;
@@ -72,15 +85,45 @@ async function startPreview() {
     return;
   }
   $("preview").srcObject = room.stream;
-  const { cameras, mics, speakers } = await listDevices();
-  const settingsOf = (kind) => room.stream.getTracks().find((t) => t.kind === kind)?.getSettings();
-  fillSelect($("camera-select"), cameras, settingsOf("video")?.deviceId);
-  fillSelect($("mic-select"), mics, settingsOf("audio")?.deviceId);
-  fillSelect($("speaker-select"), speakers, "default");
-  $("speaker-field").hidden = speakers.length === 0 || !("setSinkId" in HTMLMediaElement.prototype);
+  await refreshDevices();
+  rememberDevices({ cameraId: deviceInUse("video"), micId: deviceInUse("audio") });
   room.stopMeter = meterAudio(room.stream, (level) => {
     $("mic-level").value = level;
   });
+}
+
+function deviceInUse(kind) {
+  return room.stream?.getTracks().find((track) => track.kind === kind)?.getSettings().deviceId;
+}
+
+// Device lists, again whenever a device is plugged in or out.
+async function refreshDevices() {
+  const { cameras, mics, speakers } = await listDevices();
+  fillSelect($("camera-select"), cameras, deviceInUse("video"));
+  fillSelect($("mic-select"), mics, deviceInUse("audio"));
+  const speakerId = speakers.some((s) => s.deviceId === room.speakerId) ? room.speakerId : "default";
+  for (const id of ["speaker-select", "call-speaker-select"]) fillSelect($(id), speakers, speakerId);
+  $("speaker-field").hidden = speakers.length === 0 || !canChooseSpeaker();
+  $("call-speaker-field").hidden = speakers.length < 2 || !canChooseSpeaker();
+}
+
+// The speaker for everything the call plays: set from either picker, kept for next time.
+function chooseSpeaker(speakerId) {
+  room.speakerId = speakerId;
+  rememberDevices({ speakerId });
+  for (const id of ["speaker-select", "call-speaker-select"]) $(id).value = speakerId;
+  for (const tile of room.tiles.values()) playThrough(tile.querySelector("video"), speakerId);
+}
+
+async function testSpeaker() {
+  $("speaker-test-hint").textContent = "Playing a test sound…";
+  try {
+    room.testSound = await playTone(room.speakerId);
+    $("speaker-test-hint").textContent =
+      "Did you hear a tone? If not, turn up the volume or choose another speaker.";
+  } catch (error) {
+    $("speaker-test-hint").textContent = `The test sound could not play: ${error.message}`;
+  }
 }
 
 function applyJoinChoices() {
@@ -262,7 +305,7 @@ async function syncCalls(others) {
       for (const other of room.participants) {
         if (!other.session_id || other.user_id === room.userId) continue;
         const tracks = room.calls.tracksOf(other.session_id);
-        if (tracks.length) showStream(other.user_id, new MediaStream(tracks));
+        if (tracks.length) showStream(other.user_id, streamOf(other.user_id, tracks));
       }
     });
     try {
@@ -287,6 +330,16 @@ async function syncCalls(others) {
         .catch((error) => console.warn("pull failed", error));
     }
   }
+}
+
+// The stream a tile already shows when it holds just these tracks (so the video element and
+// its audio meter are not reset), else a new one.
+function streamOf(userId, tracks) {
+  const shown = room.tiles.get(userId)?.querySelector("video").srcObject;
+  const same =
+    shown?.getTracks().length === tracks.length &&
+    tracks.every((track) => shown.getTracks().includes(track));
+  return same ? shown : new MediaStream(tracks);
 }
 
 // --- Tiles ----------------------------------------------------------------------------------
@@ -325,14 +378,18 @@ function showStream(userId, stream) {
   const tile = room.tiles.get(userId);
   if (!tile) return;
   const video = tile.querySelector("video");
-  if (video.srcObject !== stream) {
-    video.srcObject = stream;
-    const speaker = $("speaker-select").value;
-    if (speaker && video.setSinkId) video.setSinkId(speaker).catch(() => {});
-  }
-  if (!tile.stopMeter && stream.getAudioTracks().length) {
+  if (video.srcObject !== stream) video.srcObject = stream;
+  playThrough(video, room.speakerId); // again as tracks arrive: a switch mid-setup may not hold
+  // Meter the audio once it carries sound: Chrome feeds silence to a meter set up on a remote
+  // track that was still muted (no packets yet), even after packets arrive.
+  const audio = stream.getAudioTracks()[0];
+  if (audio && !audio.muted && tile.meteredTrack !== audio) {
+    tile.stopMeter?.();
+    tile.meteredTrack = audio;
+    let lastHeard = -Infinity;
     tile.stopMeter = meterAudio(stream, (level) => {
-      tile.classList.toggle("tile--speaking", level > 0.08);
+      if (level > SPEAKING_LEVEL) lastHeard = performance.now();
+      tile.classList.toggle("tile--speaking", performance.now() - lastHeard < SPEAKING_HOLD_MS);
     });
   }
 }
@@ -391,19 +448,8 @@ function personRow(participant, what, actions) {
 }
 
 function chime() {
-  try {
-    const context = new AudioContext();
-    const tone = context.createOscillator();
-    const gain = context.createGain();
-    gain.gain.value = 0.05;
-    tone.frequency.value = 880;
-    tone.connect(gain).connect(context.destination);
-    tone.start();
-    tone.stop(context.currentTime + 0.25);
-    tone.addEventListener("ended", () => context.close());
-  } catch {
-    /* sound is a bonus; the title and the list carry the news */
-  }
+  // Sound is a bonus; the title and the list carry the news.
+  playTone(room.speakerId, { frequency: 880, seconds: 0.25, volume: 0.05 }).catch(() => {});
 }
 
 // --- Controls -------------------------------------------------------------------------------
@@ -493,6 +539,8 @@ function stopSharing() {
 }
 
 function endCall(reason) {
+  if (room.ended) return; // closing our own socket reports back here; keep the first reason
+  room.ended = true;
   sessionStorage.removeItem(joinedKey);
   room.socket?.close();
   for (const { link } of room.peers.values()) link.close();
@@ -512,6 +560,11 @@ $("join-button").addEventListener("click", join);
 $("device-retry").addEventListener("click", startPreview);
 $("camera-select").addEventListener("change", startPreview);
 $("mic-select").addEventListener("change", startPreview);
+for (const id of ["speaker-select", "call-speaker-select"]) {
+  $(id).addEventListener("change", (event) => chooseSpeaker(event.target.value));
+}
+$("speaker-test").addEventListener("click", testSpeaker);
+navigator.mediaDevices?.addEventListener("devicechange", refreshDevices);
 $("toggle-mic").addEventListener("click", toggleMic);
 $("toggle-camera").addEventListener("click", toggleCamera);
 $("toggle-screen").addEventListener("click", toggleScreen);

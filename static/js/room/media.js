@@ -1,11 +1,15 @@
 // Local media: device lists, capture within the clinic's limits, level metering.
 
-export function captureConstraints(limits, { cameraId, micId } = {}) {
+const DEVICES_KEY = "clinic-meet:devices";
+
+// `preferred` ids (remembered from last time) are taken when present; chosen ones must be.
+export function captureConstraints(limits, { cameraId, micId, preferred = false } = {}) {
   const height = Math.min(720, limits.maxHeight);
+  const device = (id) => ({ deviceId: preferred ? { ideal: id } : { exact: id } });
   return {
-    audio: micId ? { deviceId: { exact: micId } } : true,
+    audio: micId ? device(micId) : true,
     video: {
-      ...(cameraId ? { deviceId: { exact: cameraId } } : {}),
+      ...(cameraId ? device(cameraId) : {}),
       height: { ideal: height, max: limits.maxHeight },
       frameRate: { ideal: limits.maxFramerate, max: limits.maxFramerate },
     },
@@ -58,6 +62,74 @@ export function fillSelect(select, devices, chosenId) {
   );
 }
 
+// The camera, microphone and speaker this browser used last time ({cameraId, micId,
+// speakerId}); device ids are stable per site, so they still name the same devices.
+export function rememberedDevices() {
+  try {
+    return JSON.parse(localStorage.getItem(DEVICES_KEY)) || {};
+  } catch {
+    return {};
+  }
+}
+
+export function rememberDevices(choices) {
+  try {
+    localStorage.setItem(DEVICES_KEY, JSON.stringify({ ...rememberedDevices(), ...choices }));
+  } catch {
+    /* private mode: the choice lasts for this page only */
+  }
+}
+
+export const canChooseSpeaker = () => "setSinkId" in HTMLMediaElement.prototype;
+
+// Sends a media element's sound to the chosen output ("default": the system's). Switches run
+// one at a time per element, the last wish wins, and a switch Chrome aborts because the
+// element's audio was being set up (a track just arrived) is tried again shortly.
+const wantedSinks = new WeakMap(); // element -> {speakerId, running}
+
+export function playThrough(element, speakerId) {
+  if (!canChooseSpeaker() || !speakerId) return Promise.resolve();
+  const wish = wantedSinks.get(element) || { running: Promise.resolve() };
+  wish.speakerId = speakerId;
+  wish.running = wish.running.then(() => switchSink(element, wish));
+  wantedSinks.set(element, wish);
+  return wish.running;
+}
+
+async function switchSink(element, wish) {
+  for (let attempt = 1; attempt <= 5 && element.sinkId !== wish.speakerId; attempt += 1) {
+    try {
+      await element.setSinkId(wish.speakerId);
+    } catch (error) {
+      if (error.name !== "AbortError") return console.warn("Could not switch the speaker", error);
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
+// A short tone through the chosen speaker (the speaker test, the doctor's waiting-room cue).
+// Resolves to the <audio> element that played it.
+export async function playTone(speakerId, { frequency = 660, seconds = 0.6, volume = 0.2 } = {}) {
+  const context = new AudioContext();
+  const tone = context.createOscillator();
+  const gain = context.createGain();
+  const output = context.createMediaStreamDestination();
+  tone.frequency.value = frequency;
+  gain.gain.value = volume;
+  tone.connect(gain).connect(output);
+  const element = new Audio();
+  element.srcObject = output.stream;
+  await playThrough(element, speakerId);
+  tone.start();
+  tone.stop(context.currentTime + seconds);
+  tone.addEventListener("ended", () => {
+    element.srcObject = null;
+    context.close();
+  });
+  await element.play();
+  return element;
+}
+
 // Calls `onLevel(0..1)` about 20 times a second with the stream's audio level; returns a stop().
 export function meterAudio(stream, onLevel) {
   const track = stream.getAudioTracks()[0];
@@ -65,9 +137,14 @@ export function meterAudio(stream, onLevel) {
   const context = new AudioContext();
   const analyser = context.createAnalyser();
   analyser.fftSize = 512;
-  context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  // Held for as long as the meter runs: once Chrome collects the stream behind a
+  // MediaStreamAudioSourceNode, the node goes silent (the meter read zero after seconds).
+  const metered = new MediaStream([track]);
+  const source = context.createMediaStreamSource(metered);
+  source.connect(analyser);
   const samples = new Float32Array(analyser.fftSize);
   const timer = setInterval(() => {
+    if (!metered.active) return onLevel(0);
     analyser.getFloatTimeDomainData(samples);
     let sum = 0;
     for (const value of samples) sum += value * value;
@@ -75,6 +152,7 @@ export function meterAudio(stream, onLevel) {
   }, 50);
   return () => {
     clearInterval(timer);
+    source.disconnect();
     context.close();
   };
 }

@@ -4,6 +4,13 @@
 
 import { limitSender } from "./media.js";
 
+// Chrome leaves a connection whose network went away (a laptop changing Wi-Fi) "disconnected"
+// indefinitely; it seldom reaches "failed". So a connection disconnected for a few seconds is
+// restarted. The offering side goes first; the polite side only if that did not help.
+const RESTART_AFTER_DISCONNECT_MS = { offerer: 3_000, polite: 6_000 };
+// A restart whose offer was lost (the socket was down too) is tried again.
+const RESTART_RETRY_MS = 8_000;
+
 export class PeerLink extends EventTarget {
   constructor({ polite, iceServers, limits, sendSignal }) {
     super();
@@ -18,6 +25,8 @@ export class PeerLink extends EventTarget {
     this.settingRemoteAnswer = false;
     this.pendingCandidates = [];
     this.trace = []; // the last signaling events, for support and tests
+    this.iceRestarts = 0;
+    this.restartTimer = null;
     this.remoteStream = new MediaStream();
     this.senders = {};
     const pc = new RTCPeerConnection({ iceServers });
@@ -38,7 +47,8 @@ export class PeerLink extends EventTarget {
       if (candidate) this.sendSignal({ candidate: candidate.toJSON() });
     });
     pc.addEventListener("iceconnectionstatechange", () => {
-      if (pc.iceConnectionState === "failed") pc.restartIce();
+      this.note(`ice ${pc.iceConnectionState}`);
+      this.watchIce();
     });
     pc.addEventListener("connectionstatechange", () => {
       if (pc.connectionState === "connected") {
@@ -93,6 +103,36 @@ export class PeerLink extends EventTarget {
     return this.senders.video?.replaceTrack(track);
   }
 
+  // The network under the call changed or broke: gather afresh and renegotiate, until the
+  // connection is back.
+  watchIce() {
+    const state = this.pc.iceConnectionState;
+    if (state === "connected" || state === "completed" || state === "closed") {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+    } else if (state === "failed") {
+      this.restartIce();
+    } else if (state === "disconnected" && !this.restartTimer) {
+      const grace = RESTART_AFTER_DISCONNECT_MS[this.polite ? "polite" : "offerer"];
+      this.restartTimer = setTimeout(() => this.restartIce(), grace);
+    }
+  }
+
+  async restartIce() {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    const pc = this.pc;
+    if (["connected", "completed", "closed"].includes(pc.iceConnectionState)) return;
+    this.iceRestarts += 1;
+    this.note("ice restart");
+    this.restartTimer = setTimeout(() => this.restartIce(), RESTART_RETRY_MS);
+    // An offer still unanswered by now was lost: take it back so the restart can offer again.
+    if (pc.signalingState === "have-local-offer") {
+      await pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+    }
+    pc.restartIce();
+  }
+
   note(event) {
     this.trace.push(`${event} [${this.pc?.signalingState}]`);
     if (this.trace.length > 60) this.trace.shift();
@@ -139,6 +179,7 @@ export class PeerLink extends EventTarget {
   }
 
   close() {
+    clearTimeout(this.restartTimer);
     this.pc.close();
   }
 }

@@ -8,9 +8,13 @@ export function watchConnection(getPeerConnections, onReport, intervalMs = 2000)
     let received = 0;
     let bits = 0;
     let framesDecoded = 0;
+    let reconnecting = false;
     const seen = new Map();
     for (const pc of getPeerConnections()) {
       if (!pc || pc.connectionState === "closed") continue;
+      if (pc.iceConnectionState === "disconnected" || pc.iceConnectionState === "failed") {
+        reconnecting = true;
+      }
       const stats = await pc.getStats();
       stats.forEach((report) => {
         if (report.type === "candidate-pair" && report.nominated && report.currentRoundTripTime) {
@@ -31,7 +35,8 @@ export function watchConnection(getPeerConnections, onReport, intervalMs = 2000)
     }
     previous = seen;
     const loss = received + lost > 0 ? (100 * Math.max(0, lost)) / (received + lost) : 0;
-    onReport({ rtt, loss, bitrate: bits, framesDecoded, quality: quality(rtt, loss, received) });
+    const level = reconnecting ? "reconnecting" : quality(rtt, loss, received);
+    onReport({ rtt, loss, bitrate: bits, framesDecoded, quality: level });
   }, intervalMs);
   return () => clearInterval(timer);
 }
@@ -45,6 +50,7 @@ function quality(rtt, loss, received) {
 
 export function describe({ rtt, loss, bitrate, quality: level }) {
   if (level === "waiting") return "waiting for media…";
+  if (level === "reconnecting") return "reconnecting video…";
   const parts = [level];
   if (rtt !== null) parts.push(`${Math.round(rtt)} ms`);
   parts.push(`${loss.toFixed(1)}% loss`);

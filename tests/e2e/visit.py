@@ -1,0 +1,83 @@
+"""What a doctor and a patient do in the visit room, as steps the browser tests share."""
+
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-results" / "e2e"
+REMOTE_VIDEO_PLAYS = (
+    "() => [...document.querySelectorAll('.video--remote')].some(v => v.videoWidth > 0)"
+)
+FRAMES_DECODED = """async () => {
+  const pcs = [...window.clinicMeet.peers.values()].map(p => p.link.pc);
+  if (window.clinicMeet.calls) pcs.push(window.clinicMeet.calls.pc);
+  let frames = 0;
+  for (const pc of pcs) {
+    (await pc.getStats()).forEach(r => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+    });
+  }
+  return frames;
+}"""
+TIMEOUT = 30_000
+
+
+def join_as_doctor_and_patient(browser, base):
+    doctor = sign_in(browser, base, "dr.tanaka", "doctor-demo-pass")
+    patient = sign_in(browser, base, "hanako", "patient-demo-pass")
+    room_path = patient.get_attribute("a:has-text('Join')", "href")
+    assert room_path and room_path.startswith("/visits/")
+    patient.goto(base + room_path)
+    patient.click("#join-button")
+    patient.wait_for_selector("#waiting:not([hidden])")
+    assert "will let you in shortly" in patient.text_content("#waiting")
+    doctor.goto(base + room_path)
+    doctor.click("#join-button")
+    doctor.wait_for_selector("#waiting-list button:has-text('Admit')", timeout=TIMEOUT)
+    assert "(1 waiting)" in doctor.title()
+    return doctor, patient, room_path
+
+
+def wait_until(page, predicate: str, arg=None, timeout: int = TIMEOUT):
+    """Polls `predicate` (JS, may be async) until it returns something truthy. Playwright's
+    wait_for_function takes only synchronous predicates: a Promise counts as truthy at once."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        value = page.evaluate(predicate, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {value!r} after {timeout} ms: {predicate}")
+        time.sleep(0.1)
+
+
+def frames_grow(page, by: int = 5):
+    """Video keeps arriving: the decoded-frame count climbs by `by` more frames."""
+    first = page.evaluate(FRAMES_DECODED)
+    wait_until(page, f"async () => (await ({FRAMES_DECODED})()) >= {first + by}")
+
+
+def sign_in(browser, base: str, username: str, password: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.on("pageerror", lambda error: print(f"[{username}] page error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            message.type in {"warning", "error"}
+            and print(f"[{username}] console {message.type}: {message.text}")
+        ),
+    )
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
