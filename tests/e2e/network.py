@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+# iproute2, also where root's sbin directories are missing from PATH.
+IP = shutil.which("ip", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") or "ip"
+
 # Private ranges; nothing outside the namespace ever sees them.
 WIRED = ("wired0", "10.77.0.2/24")
 WIFI = ("wifi0", "10.88.0.2/24")
@@ -20,13 +23,13 @@ class PrivateNetwork:
     @property
     def wrap(self) -> tuple[str, ...]:
         """Prefix for a command that should run inside the namespace."""
-        return ("ip", "netns", "exec", self.name)
+        return (IP, "netns", "exec", self.name)
 
     def _ip(self, *args: str) -> None:
-        subprocess.run(["ip", "-n", self.name, *args], check=True)
+        subprocess.run([IP, "-n", self.name, *args], check=True)
 
     def create(self) -> None:
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        subprocess.run([IP, "netns", "add", self.name], check=True)
         self._ip("link", "set", "lo", "up")
         self._add_interface(*WIRED)
 
@@ -48,7 +51,7 @@ class PrivateNetwork:
         self._add_interface(*WIFI)
 
     def destroy(self) -> None:
-        subprocess.run(["ip", "netns", "del", self.name], check=False)
+        subprocess.run([IP, "netns", "del", self.name], check=False)
 
     def chromium_launcher(self, directory: Path, chromium: str) -> Path:
         """An executable that starts Chromium inside the namespace (Playwright's pipe to the
@@ -71,4 +74,4 @@ class PrivateNetwork:
 
 
 def can_create_namespaces() -> bool:
-    return os.geteuid() == 0 and shutil.which("ip") is not None
+    return os.geteuid() == 0 and os.path.exists(IP)

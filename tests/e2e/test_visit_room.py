@@ -187,3 +187,39 @@ def test_the_chosen_speaker_plays_the_visit_and_is_remembered(live_clinic, brows
     patient.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
     patient.wait_for_function(f"() => ({sink_of_remote_video})() === '{second}'", timeout=TIMEOUT)
     assert patient.input_value("#call-speaker-select") == second
+
+
+@pytest.mark.parametrize("media_mode", ["calls"], indirect=True)
+def test_through_calls_the_room_follows_reconnects_reloads_and_leaving(live_clinic, browser):
+    doctor, patient, _ = join_as_doctor_and_patient(browser, live_clinic)
+    doctor.click("#waiting-list button:has-text('Admit')")
+    for page in (doctor, patient):
+        page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+    patient_session = (
+        "() => window.clinicMeet.participants.find(p => p.role === 'patient')?.session_id"
+    )
+    announced = doctor.evaluate(patient_session)
+    assert announced
+
+    # The patient's socket drops and reconnects (a new room entry): the page announces its
+    # Calls session again, so a doctor who reloads afterwards still gets the patient's video.
+    patient.evaluate("() => window.clinicMeet.socket.drop()")
+    patient.wait_for_function(
+        "() => window.clinicMeet.socket.ws.readyState === WebSocket.OPEN", timeout=TIMEOUT
+    )
+    doctor.wait_for_function(f"() => ({patient_session})() === '{announced}'", timeout=TIMEOUT)
+    doctor.reload()
+    doctor.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+    frames_grow(doctor)
+
+    # The patient leaves: the doctor's page stops pulling their tracks and drops the tile.
+    patient.click("#leave-button")
+    doctor.wait_for_selector(".tile--remote", state="detached", timeout=TIMEOUT)
+    doctor.wait_for_function("() => window.clinicMeet.calls.pulled.size === 0", timeout=TIMEOUT)
+    doctor.wait_for_selector("#alone:not([hidden])", timeout=TIMEOUT)
+
+    # And comes back: a new Calls session, pulled on the doctor's same connection.
+    patient.goto(patient.url)
+    patient.click("#join-button")
+    doctor.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+    frames_grow(doctor)

@@ -19,6 +19,7 @@ export class CallsLink extends EventTarget {
     this.pullSessionId = null;
     this.queue = Promise.resolve();
     this.pulled = new Map(); // "<session>/<track>" -> {mid, track}
+    this.published = []; // [{name, kind}] pushed from the pushing session
     this.pushPc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" }); // pulls
     this.pc.addEventListener("connectionstatechange", () =>
@@ -73,6 +74,7 @@ export class CallsLink extends EventTarget {
       });
       await this.pushPc.setRemoteDescription(answer.sessionDescription);
       this.senders = Object.fromEntries(transceivers.map((t) => [t.sender.track.kind, t.sender]));
+      this.published.push(...tracks.map(({ track, name }) => ({ name, kind: track.kind })));
       for (const transceiver of transceivers) limitSender(transceiver.sender, this.limits);
     });
   }
@@ -113,6 +115,10 @@ export class CallsLink extends EventTarget {
     });
   }
 
+  pulledSessions() {
+    return new Set([...this.pulled.keys()].map((key) => key.split("/")[0]));
+  }
+
   tracksOf(remoteSessionId) {
     return [...this.pulled.entries()]
       .filter(([key]) => key.startsWith(`${remoteSessionId}/`))
@@ -130,9 +136,16 @@ export class CallsLink extends EventTarget {
         this.pulled.delete(key);
         this.pc.getTransceivers().find((t) => t.mid === mid)?.stop();
       }
+      const tracks = gone.map(([, { mid }]) => ({ mid }));
+      const path = `sessions/${this.pullSessionId}/tracks/close`;
+      if (this.pulled.size === 0) {
+        // Nothing left to bundle, so no offer can be made (max-bundle): close without one.
+        await this.api("PUT", path, { tracks, force: true });
+        return;
+      }
       await this.pc.setLocalDescription(await this.pc.createOffer());
-      const result = await this.api("PUT", `sessions/${this.pullSessionId}/tracks/close`, {
-        tracks: gone.map(([, { mid }]) => ({ mid })),
+      const result = await this.api("PUT", path, {
+        tracks,
         sessionDescription: { type: "offer", sdp: this.pc.localDescription.sdp },
         force: false,
       });

@@ -40,6 +40,8 @@ const room = {
   participants: [],
   peers: new Map(), // user id -> {link, tile, pid, leaving}
   calls: null,
+  leavingSessions: new Map(), // Calls session id -> timer, while nobody announces it
+  leavingTiles: new Map(), // user id -> timer, while they are not in the room (Calls mode)
   tiles: new Map(), // user id -> tile element
   waitingCount: 0,
   lastNotice: null,
@@ -189,7 +191,10 @@ function onState(state) {
   room.participants = state.participants;
   const mine = state.participants.find((p) => p.participant_id === state.you.participant_id);
   if (mine) room.userId = mine.user_id;
-  if (newConnection) sendMediaFlags();
+  if (newConnection) {
+    sendMediaFlags();
+    announceCallsTracks();
+  }
   if (state.you.status === "waiting") {
     showStage("waiting");
     const doctor = state.participants.find((p) => p.role === "doctor");
@@ -320,6 +325,7 @@ async function syncCalls(others) {
       return;
     }
   }
+  forgetCallsLeavers(others);
   for (const other of others) {
     if (other.session_id && other.tracks.length) {
       room.calls
@@ -329,6 +335,49 @@ async function syncCalls(others) {
         )
         .catch((error) => console.warn("pull failed", error));
     }
+  }
+}
+
+// A reconnected socket is a new room entry without our Calls session: announce it again, so
+// others (and anyone who reloads) keep pulling our tracks.
+function announceCallsTracks() {
+  if (!room.calls?.published.length) return;
+  room.socket.send({
+    type: "tracks",
+    session_id: room.calls.sessionId,
+    tracks: room.calls.published,
+  });
+}
+
+// Someone left, or reloaded into a new Calls session: stop pulling the sessions nobody
+// announces any more and remove the tiles of people who are gone, after the grace a
+// reconnect needs to announce itself again.
+function forgetCallsLeavers(others) {
+  const announced = new Set(others.map((other) => other.session_id).filter(Boolean));
+  const present = new Set(others.map((other) => other.user_id));
+  afterGrace(
+    room.leavingSessions,
+    room.calls.pulledSessions(),
+    (sessionId) => announced.has(sessionId),
+    (sessionId) => room.calls.drop(sessionId).catch((error) => console.warn("drop failed", error)),
+  );
+  afterGrace(room.leavingTiles, room.tiles.keys(), (userId) => present.has(userId), removeTile);
+}
+
+// Forgets each of `keys` no longer `here`, unless it is back within LEAVE_GRACE_MS.
+function afterGrace(timers, keys, here, forget) {
+  for (const [key, timer] of timers) {
+    if (!here(key)) continue;
+    clearTimeout(timer);
+    timers.delete(key);
+  }
+  for (const key of keys) {
+    if (here(key) || timers.has(key)) continue;
+    const timer = setTimeout(() => {
+      timers.delete(key);
+      forget(key);
+    }, LEAVE_GRACE_MS);
+    timers.set(key, timer);
   }
 }
 
@@ -548,6 +597,9 @@ function endCall(reason) {
   room.calls?.close();
   room.stream?.getTracks().forEach((track) => track.stop());
   room.screen?.stop();
+  for (const timer of [...room.leavingSessions.values(), ...room.leavingTiles.values()]) {
+    clearTimeout(timer);
+  }
   for (const userId of [...room.tiles.keys()]) removeTile(userId);
   $("ended-reason").textContent = reason;
   showStage("ended");
