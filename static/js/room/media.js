@@ -89,6 +89,8 @@ const wantedSinks = new WeakMap(); // element -> {speakerId, running}
 
 export function playThrough(element, speakerId) {
   if (!canChooseSpeaker() || !speakerId) return Promise.resolve();
+  // "" and "default" are both the system's output: no switch (it would delay playback).
+  if (speakerId === "default" && element.sinkId === "") return Promise.resolve();
   const wish = wantedSinks.get(element) || { running: Promise.resolve() };
   wish.speakerId = speakerId;
   wish.running = wish.running.then(() => switchSink(element, wish));
