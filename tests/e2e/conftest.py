@@ -125,28 +125,42 @@ def live_clinic(tmp_path, media_mode):
     yield from _start_clinic(tmp_path, media_mode)
 
 
-def _launch_chromium(executable: str | Path = CHROMIUM, args: list[str] = CHROMIUM_ARGS):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it with apt-get")
+@pytest.fixture
+def playwright_driver():
+    """One Playwright driver per test: every browser of the test is launched from it (the sync
+    API allows only one at a time)."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(executable), args=args)
-        yield browser
-        browser.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+def _launch_chromium(driver, executable: str | Path = CHROMIUM, args=CHROMIUM_ARGS):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it with apt-get")
+    browser = driver.chromium.launch(executable_path=str(executable), args=args)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
-def browser():
-    yield from _launch_chromium()
+def browser(playwright_driver):
+    yield from _launch_chromium(playwright_driver)
 
 
 @pytest.fixture
-def browser_that_asks():
+def browser_that_asks(playwright_driver):
     """Fake devices, but camera and microphone need the site's permission, as in a real
     browser; headless Chromium answers an unanswered prompt with NotAllowedError."""
     args = [arg for arg in CHROMIUM_ARGS if arg != "--use-fake-ui-for-media-stream"]
-    yield from _launch_chromium(args=args)
+    yield from _launch_chromium(playwright_driver, args=args)
+
+
+@pytest.fixture
+def browser_without_devices(playwright_driver):
+    """No camera, no microphone (this machine has none without the fake ones)."""
+    args = [arg for arg in CHROMIUM_ARGS if arg != "--use-fake-device-for-media-stream"]
+    yield from _launch_chromium(playwright_driver, args=args)
 
 
 @pytest.fixture
@@ -174,5 +188,6 @@ def clinic_on_private_network(tmp_path, private_network):
 
 
 @pytest.fixture
-def browser_on_private_network(tmp_path, private_network):
-    yield from _launch_chromium(private_network.chromium_launcher(tmp_path, CHROMIUM))
+def browser_on_private_network(playwright_driver, tmp_path, private_network):
+    launcher = private_network.chromium_launcher(tmp_path, CHROMIUM)
+    yield from _launch_chromium(playwright_driver, launcher)

@@ -1,5 +1,6 @@
-"""Before and around the call, in real Chromium: the pre-call check explains blocked devices
-and recovers, the microphone meter moves, people can join with camera and microphone off, a
+"""Before and around the call, in real Chromium: the pre-call check explains blocked or
+missing devices (and a patient without any still sees the doctor), recovers, the microphone
+meter moves, people can join with camera and microphone off, a
 waiting patient keeps their place across a reload, and the doctor's Deny and Remove, and the
 patient's Leave, end the visit for that patient with a reason."""
 
@@ -8,6 +9,7 @@ import pytest
 from tests.e2e.visit import (
     REMOTE_VIDEO_PLAYS,
     TIMEOUT,
+    frames_grow,
     join_as_doctor_and_patient,
     screenshot,
     sign_in,
@@ -37,6 +39,31 @@ def test_blocked_devices_are_explained_and_try_again_recovers(live_clinic, brows
         "() => document.getElementById('preview').videoWidth > 0", timeout=TIMEOUT
     )
     assert patient.eval_on_selector("#camera-select", "s => s.options.length") >= 1
+
+
+def test_without_any_device_the_patient_is_told_and_still_sees_the_doctor(
+    live_clinic, browser, browser_without_devices
+):
+    patient = sign_in(browser_without_devices, live_clinic, "hanako", "patient-demo-pass")
+    room_path = _room_path(patient)
+    patient.goto(live_clinic + room_path)
+    patient.wait_for_selector("#device-problem:not([hidden])", timeout=TIMEOUT)
+    assert patient.text_content("#device-problem-title") == "No camera or microphone found"
+    assert "join with camera and microphone off" in patient.text_content("#device-problem-help")
+    patient.click("#join-button")
+    patient.wait_for_selector("#waiting:not([hidden])", timeout=TIMEOUT)
+
+    doctor = sign_in(browser, live_clinic, "dr.tanaka", "doctor-demo-pass")
+    doctor.goto(live_clinic + room_path)
+    doctor.click("#join-button")
+    doctor.click("#waiting-list button:has-text('Admit')", timeout=TIMEOUT)
+    doctor.wait_for_selector(
+        ".tile--remote figcaption:has-text('microphone off, camera off')", timeout=TIMEOUT
+    )
+    # Receiving needs no devices: the patient sees and hears the doctor.
+    patient.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+    frames_grow(patient)
+    patient.wait_for_selector(".tile--remote.tile--speaking", timeout=TIMEOUT)
 
 
 def test_joining_with_camera_and_microphone_off(live_clinic, browser):
