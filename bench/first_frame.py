@@ -6,9 +6,10 @@
 Each run starts from fresh server state (admission is remembered per visit in the Daphne
 process): a copy of a once-migrated SQLite file, `manage.py seed_demo`, and a new Daphne on a
 free port with the e2e fixture's embedded defaults (DEBUG=true, in-memory channel layer,
-ICE_SERVERS=stun:127.0.0.1:9, so host candidates on loopback do the work). Debian's Chromium
-(fake camera and microphone, as in tests/e2e) runs two contexts: the patient joins and waits,
-the doctor joins, then the doctor clicks Admit.
+ICE_SERVERS=stun:127.0.0.1:9, so host candidates on loopback do the work). Two Debian
+Chromium processes, one per person as on two computers (fake camera and microphone, as in
+tests/e2e; `--shared-browser` puts both in one, where they share one fake camera): the patient
+joins and waits, the doctor joins, then the doctor clicks Admit.
 
 Measured, on one clock (performance.timeOrigin + performance.now(); both pages on this machine):
   t0      the Admit click, seen by a capture-phase click listener in the doctor's page;
@@ -244,9 +245,9 @@ def collect_assets(page, sink: list):
     return on_response
 
 
-def one_run(browser, base: str, assets: list | None) -> dict:
-    doctor_ctx, doctor = sign_in(browser, base, *DOCTOR)
-    patient_ctx, patient = sign_in(browser, base, *PATIENT)
+def one_run(doctor_browser, patient_browser, base: str, assets: list | None) -> dict:
+    doctor_ctx, doctor = sign_in(doctor_browser, base, *DOCTOR)
+    patient_ctx, patient = sign_in(patient_browser, base, *PATIENT)
     try:
         room_path = patient.get_attribute("a:has-text('Join')", "href")
         if not room_path or not room_path.startswith("/visits/"):
@@ -329,6 +330,12 @@ def fmt(v) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--shared-browser",
+        action="store_true",
+        help="doctor and patient as two contexts of one Chromium; they then share one fake"
+        " camera, and both first frames wait until ~2.6 s after the second page opened it",
+    )
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"Chromium not found at {CHROMIUM}", file=sys.stderr)
@@ -356,13 +363,20 @@ def main() -> int:
             check=True,
         )
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            # Two computers: a Chromium each, so each has a camera of its own.
+            browsers = [playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)]
+            if not args.shared_browser:
+                browsers.append(
+                    playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                )
             try:
                 for run in range(1, args.runs + 1):
                     process = None
                     try:
                         process, base = start_server(workdir, template, run)
-                        result = one_run(browser, base, assets if run == 1 else None)
+                        result = one_run(
+                            browsers[0], browsers[-1], base, assets if run == 1 else None
+                        )
                     except Exception as error:
                         result = {
                             "errors": [f"{error.__class__.__name__}: {error}"],
@@ -382,7 +396,8 @@ def main() -> int:
                         + (f"  errors: {result['errors']}" if result["errors"] else "")
                     )
             finally:
-                browser.close()
+                for browser in browsers:
+                    browser.close()
     finally:
         _stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -464,6 +479,7 @@ def main() -> int:
                 "timestamp": stamp,
                 "runs_requested": args.runs,
                 "mode": "p2p",
+                "browsers": "shared" if args.shared_browser else "one per person",
                 "server": {
                     "DEBUG": "true",
                     "ICE_SERVERS": "stun:127.0.0.1:9",
