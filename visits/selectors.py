@@ -194,6 +194,12 @@ def doctor_get_active(*, doctor_id: int) -> Doctor | None:
     )
 
 
+# A doctor may open the charts of patients they have seen or are booked to see.
+CHART_OPENING_STATUSES = tuple(
+    status for status in AppointmentStatus.values if status != AppointmentStatus.CANCELLED
+)
+
+
 def patient_chart_get(*, user, patient_id: int) -> Patient | None:
     """A patient's chart for the patient, a doctor who has seen or will see them, or staff."""
     patients = Patient.objects.select_related("user").prefetch_related(
@@ -204,7 +210,12 @@ def patient_chart_get(*, user, patient_id: int) -> Patient | None:
     elif user.is_patient:
         patients = patients.filter(user=user)
     elif user.is_doctor:
-        patients = patients.filter(appointments__doctor__user=user).distinct()
+        # One filter() call, so both conditions hold for the same appointment: a booking that
+        # was cancelled does not make someone the doctor's patient.
+        patients = patients.filter(
+            appointments__doctor__user=user,
+            appointments__status__in=CHART_OPENING_STATUSES,
+        ).distinct()
     else:
         return None
     return patients.filter(pk=patient_id).first()

@@ -74,6 +74,16 @@ def test_a_doctor_who_saw_the_patient_in_the_past_still_reads_the_chart(api, pat
     assert api.as_user(doctor.user).get(_chart(patient.id)).status_code == 200
 
 
+def test_a_doctor_whose_only_booking_was_cancelled_gets_404(api, patient):
+    doctor = make_doctor()
+    make_appointment(doctor=doctor, patient=patient, start=at(days=3), status="cancelled")
+    # Another doctor's live booking must not lend its status to this doctor's cancelled one.
+    make_appointment(patient=patient, start=at(days=5))
+    assert api.as_user(doctor.user).get(_chart(patient.id)).status_code == 404
+    make_appointment(doctor=doctor, patient=patient, start=at(days=6))
+    assert api.as_user(doctor.user).get(_chart(patient.id)).status_code == 200
+
+
 def test_clinic_staff_read_any_chart(api, patient):
     assert api.as_user(make_admin()).get(_chart(patient.id)).status_code == 200
 
