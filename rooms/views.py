@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from rooms.selectors import room_appointment_for_user, room_join_window
 from visits import selectors, services
-from visits.models import ChartAccess
+from visits.models import AppointmentStatus, ChartAccess
 
 
 @login_required
@@ -52,6 +52,11 @@ def _room_config(request: HttpRequest, appointment, is_doctor: bool) -> dict:
         "iceServersUrl": reverse("rooms-api:ice-servers", kwargs={"room_id": room_id}),
         "callsUrl": f"/api/rooms/{room_id}/calls/" if settings.CALLS_APP_ID else None,
         "notesUrl": reverse("api:appointment-notes", args=[appointment.pk]) if is_doctor else None,
+        # Labels for the status badge, which the page updates as the visit starts and ends.
+        "statusLabels": {
+            status: str(AppointmentStatus(status).label)
+            for status in (AppointmentStatus.IN_PROGRESS, AppointmentStatus.COMPLETED)
+        },
         "media": {
             "maxBitrate": settings.MAX_WEBCAM_BITRATE,
             "maxFramerate": settings.MAX_WEBCAM_FRAMERATE,

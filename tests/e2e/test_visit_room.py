@@ -28,6 +28,8 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
     for page in (doctor, patient):
         page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
         frames_grow(page)
+        # The visit details follow the visit: rendered "Checked in", now under way.
+        page.wait_for_selector("#visit-status:text-is('In progress')", timeout=TIMEOUT)
 
     # The clinic's camera limits reach the page and the video sender.
     limits = doctor.evaluate("""async () => {
@@ -100,6 +102,7 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
     doctor.click("#end-button")
     for page in (doctor, patient):
         page.wait_for_selector("#ended:not([hidden])", timeout=TIMEOUT)
+        assert page.text_content("#visit-status") == "Completed"
     assert "ended the visit" in patient.text_content("#ended-reason")
 
 

@@ -60,6 +60,14 @@ function showStage(name) {
   $("chat-panel").hidden = name !== "call";
 }
 
+// The status badge in the visit details, which the page rendered as the visit stood then.
+function showVisitStatus(status) {
+  const badge = $("visit-status");
+  if (!badge || !config.statusLabels[status]) return;
+  badge.className = `badge badge--${status}`;
+  badge.textContent = config.statusLabels[status];
+}
+
 function announce(text) {
   $("room-announcer").textContent = text;
 }
@@ -180,6 +188,7 @@ function onFrame(frame) {
       return;
     case "room.ended":
       room.lastNotice = "The doctor ended the visit.";
+      showVisitStatus("completed");
       return;
   }
 }
@@ -202,6 +211,10 @@ function onState(state) {
     return;
   }
   showStage("call");
+  // Admitting the patient starts the visit (the server moves the appointment along).
+  if (state.participants.some((p) => p.role === "patient" && p.status === "admitted")) {
+    showVisitStatus("in_progress");
+  }
   if (!room.chat) {
     room.chat = new ChatPanel({
       log: $("chat-log"),
