@@ -9,6 +9,7 @@ import pytest
 from tests.e2e.visit import (
     REMOTE_VIDEO_PLAYS,
     TIMEOUT,
+    doctor_admits_the_patient,
     frames_grow,
     join_as_doctor_and_patient,
     screenshot,
@@ -53,10 +54,7 @@ def test_without_any_device_the_patient_is_told_and_still_sees_the_doctor(
     patient.click("#join-button")
     patient.wait_for_selector("#waiting:not([hidden])", timeout=TIMEOUT)
 
-    doctor = sign_in(browser, live_clinic, "dr.tanaka", "doctor-demo-pass")
-    doctor.goto(live_clinic + room_path)
-    doctor.click("#join-button")
-    doctor.click("#waiting-list button:has-text('Admit')", timeout=TIMEOUT)
+    doctor = doctor_admits_the_patient(browser, live_clinic, room_path)
     doctor.wait_for_selector(
         ".tile--remote figcaption:has-text('microphone off, camera off')", timeout=TIMEOUT
     )
@@ -80,10 +78,7 @@ def test_joining_with_camera_and_microphone_off(live_clinic, browser):
     patient.click("#join-button")
     patient.wait_for_selector("#waiting:not([hidden])")
 
-    doctor = sign_in(browser, live_clinic, "dr.tanaka", "doctor-demo-pass")
-    doctor.goto(live_clinic + room_path)
-    doctor.click("#join-button")
-    doctor.click("#waiting-list button:has-text('Admit')", timeout=TIMEOUT)
+    doctor = doctor_admits_the_patient(browser, live_clinic, room_path)
     doctor.wait_for_selector(
         ".tile--remote figcaption:has-text('microphone off, camera off')", timeout=TIMEOUT
     )

@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.visit import (
     REMOTE_VIDEO_PLAYS,
     TIMEOUT,
+    doctor_admits_the_patient,
     frames_grow,
     join_as_doctor_and_patient,
     screenshot,
@@ -156,7 +157,6 @@ def test_the_room_works_by_keyboard_on_a_phone_sized_screen(live_clinic, browser
 @pytest.mark.parametrize("media_mode", ["p2p"], indirect=True)
 def test_the_chosen_speaker_plays_the_visit_and_is_remembered(live_clinic, browser):
     # Chromium's fake devices include three audio outputs: the default and two others.
-    doctor = sign_in(browser, live_clinic, "dr.tanaka", "doctor-demo-pass")
     patient = sign_in(browser, live_clinic, "hanako", "patient-demo-pass")
     room_path = patient.get_attribute("a:has-text('Join')", "href")
     patient.goto(live_clinic + room_path)
@@ -169,9 +169,7 @@ def test_the_chosen_speaker_plays_the_visit_and_is_remembered(live_clinic, brows
 
     patient.click("#join-button")
     patient.wait_for_selector("#waiting:not([hidden])")
-    doctor.goto(live_clinic + room_path)
-    doctor.click("#join-button")
-    doctor.click("#waiting-list button:has-text('Admit')", timeout=TIMEOUT)
+    doctor = doctor_admits_the_patient(browser, live_clinic, room_path)
     sink_of_remote_video = "() => document.querySelector('.video--remote')?.sinkId"
     for page in (doctor, patient):
         page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)

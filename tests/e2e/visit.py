@@ -38,6 +38,15 @@ def join_as_doctor_and_patient(browser, base):
     return doctor, patient, room_path
 
 
+def doctor_admits_the_patient(browser, base: str, room_path: str):
+    """Dr. Tanaka signs in, joins the room and admits the waiting patient; returns their page."""
+    doctor = sign_in(browser, base, "dr.tanaka", "doctor-demo-pass")
+    doctor.goto(base + room_path)
+    doctor.click("#join-button")
+    doctor.click("#waiting-list button:has-text('Admit')", timeout=TIMEOUT)
+    return doctor
+
+
 def wait_until(page, predicate: str, arg=None, timeout: int = TIMEOUT):
     """Polls `predicate` (JS, may be async) until it returns something truthy. Playwright's
     wait_for_function takes only synchronous predicates: a Promise counts as truthy at once."""
