@@ -1,6 +1,6 @@
 // Peer-to-peer media with one other participant, signaled over the room's WebSocket, using the
 // "perfect negotiation" pattern (both sides may offer; the polite side yields on collision)
-// and an ICE restart when the connection fails.
+// and an ICE restart when the connection fails or stays disconnected.
 
 import { limitSender } from "./media.js";
 
