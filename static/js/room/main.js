@@ -442,8 +442,8 @@ function showStream(userId, stream) {
   const video = tile.querySelector("video");
   if (video.srcObject !== stream) video.srcObject = stream;
   playThrough(video, room.speakerId); // again as tracks arrive: a switch mid-setup may not hold
-  // Meter the audio once it carries sound: Chrome feeds silence to a meter set up on a remote
-  // track that was still muted (no packets yet), even after packets arrive.
+  // Meter the audio once it carries sound (a remote track is muted until packets arrive), and
+  // again if the track changes.
   const audio = stream.getAudioTracks()[0];
   if (audio && !audio.muted && tile.meteredTrack !== audio) {
     tile.stopMeter?.();
