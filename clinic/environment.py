@@ -5,6 +5,8 @@ message an operator can act on instead of a traceback deep inside Django.
 """
 
 import os
+import secrets
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -87,3 +89,22 @@ def env_origins(name: str) -> list[str]:
                 f"{name} entries must look like https://clinic.example.org, got {origin!r}."
             )
     return origins
+
+
+def checkout_secret_key(path: Path) -> str:
+    """The development key of this checkout: read from `path`, made there (random, 0600) the
+    first time. Written aside and linked into place, so two processes starting at once agree on
+    one key and neither ever reads a half-written file."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(50) + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

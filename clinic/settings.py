@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from clinic.environment import (
+    checkout_secret_key,
     env_bool,
     env_int,
     env_list,
@@ -26,14 +27,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", default=False)
 
-# Only good for a developer's machine: refused below whenever DEBUG is off.
-DEVELOPMENT_SECRET_KEY = "django-insecure-clinic-meet-development-key-do-not-deploy"  # noqa: S105
-SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY is not set: with DEBUG off Clinic Meet refuses to start on the development "
-        "key. Set SECRET_KEY to a long random value (e.g. python -c 'import secrets; "
-        "print(secrets.token_urlsafe(50))')."
+# SECRET_KEY signs sessions and JWTs. With DEBUG on and no SECRET_KEY set, each checkout makes
+# a random key of its own on first run and keeps it in an ignored file: a key published in the
+# repository would let anyone who reaches a development server forge any user's token.
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: with DEBUG off Clinic Meet refuses to start without it. Set "
+            "SECRET_KEY to a long random value (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))')."
+        )
+    SECRET_KEY = checkout_secret_key(
+        Path(env_str("SECRET_KEY_FILE", str(BASE_DIR / "var" / "secret_key")))
     )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])

@@ -109,11 +109,39 @@ def test_invalid_values_stop_start_up_naming_the_variable(env, variable, explana
     assert variable in result.stderr and explanation in result.stderr
 
 
-def test_refuses_to_start_with_debug_off_on_the_development_key():
+def test_refuses_to_start_with_debug_off_without_a_secret_key():
     env = {key: value for key, value in PRODUCTION.items() if key != "SECRET_KEY"}
     result = run_python(env, "manage.py", "check")
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+SHOW_KEY = (
+    "import django; from django.conf import settings; django.setup(); print(settings.SECRET_KEY)"
+)
+
+
+def development_key(key_file: Path) -> str:
+    result = run_python({"DEBUG": "true", "SECRET_KEY_FILE": str(key_file)}, "-c", SHOW_KEY)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_debug_without_a_secret_key_uses_a_random_key_kept_per_checkout(tmp_path):
+    # A key written in the repository would let anyone who reaches a `make run` server forge
+    # sessions and JWTs: each checkout makes its own, once, readable by its owner only.
+    checkout_a, checkout_b = tmp_path / "a" / "secret_key", tmp_path / "b" / "secret_key"
+    first = development_key(checkout_a)
+    assert len(first) >= 50
+    assert first not in (REPO / "clinic" / "settings.py").read_text()
+    assert development_key(checkout_a) == first, "the key changed between two starts"
+    assert checkout_a.stat().st_mode & 0o777 == 0o600
+    assert development_key(checkout_b) != first, "two checkouts share a key"
+
+
+def test_the_checkout_key_file_is_not_committed():
+    ignored = subprocess.run(["git", "check-ignore", "-q", "var/secret_key"], cwd=REPO, check=False)
+    assert ignored.returncode == 0, "var/secret_key would be committed"
 
 
 def test_check_deploy_is_clean_for_the_production_configuration():
