@@ -97,6 +97,8 @@ def server_environment(conn_max_age: int) -> dict[str, str]:
         "CONN_MAX_AGE": str(conn_max_age),
         "JWT_ACCESS_MINUTES": "60",  # tokens are fetched once, before the timed runs
         "PYTHONPATH": str(REPO),
+        # Production refuses to start without collected static files (clinic/static_files.py).
+        "STATIC_ROOT": str(RESULTS / "staticfiles"),
     }
 
 
@@ -494,6 +496,7 @@ def main() -> int:
         log(f"creating database {DATABASE_NAME}")
         create_database()
         run_python(["manage.py", "migrate", "--noinput"], env)
+        run_python(["manage.py", "collectstatic", "--noinput"], env)
         log("seeding through the service layer")
         spec = {
             "patients": max(CONCURRENCY),

@@ -156,6 +156,8 @@ class Environment:
             CALLS_APP_SECRET=self.secret,
             CALLS_API_URL=self.sfu.base_url,
             PYTHONUNBUFFERED="1",
+            # Production refuses to start without collected static files.
+            STATIC_ROOT=str(self.workdir / "staticfiles"),
         )
         return env
 
@@ -169,6 +171,7 @@ class Environment:
         python = str(sys.executable)
         for command in (
             [python, "manage.py", "migrate", "--noinput"],
+            [python, "manage.py", "collectstatic", "--noinput"],
             [python, str(Path(__file__).resolve()), "--seed", str(self.workdir / "seed.json")],
         ):
             done = subprocess.run(  # noqa: S603 - our own interpreter and scripts

@@ -5,14 +5,18 @@ Not a test module; the live tests import it as tests.rooms_live.live_stack.
 """
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +42,7 @@ _OWN_SETTINGS = {
     "CSRF_TRUSTED_ORIGINS",
     "DEBUG",
     "SECRET_KEY",
+    "STATIC_ROOT",
     "SECURE_SSL_REDIRECT",
     "DJANGO_SETTINGS_MODULE",
 }
@@ -49,11 +54,31 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@functools.cache
+def collected_static_root() -> str:
+    """collectstatic's output, made once per test run: production servers refuse to start
+    without it (clinic/static_files.py)."""
+    root = Path(tempfile.mkdtemp(prefix="clinic-static-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    env = {name: value for name, value in os.environ.items() if name not in _OWN_SETTINGS}
+    env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), STATIC_ROOT=str(root))
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return str(root)
+
+
 def server_environment(**settings: str) -> dict[str, str]:
     """The environment of a production-like server process: DEBUG off, a random key."""
     env = {name: value for name, value in os.environ.items() if name not in _OWN_SETTINGS}
     env.update(
         DJANGO_SETTINGS_MODULE="clinic.settings",
+        STATIC_ROOT=collected_static_root(),
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         SECURE_SSL_REDIRECT="false",

@@ -144,10 +144,40 @@ def test_the_checkout_key_file_is_not_committed():
     assert ignored.returncode == 0, "var/secret_key would be committed"
 
 
-def test_check_deploy_is_clean_for_the_production_configuration():
-    result = run_python(PRODUCTION, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+@pytest.fixture(scope="module")
+def collected_static(tmp_path_factory) -> dict[str, str]:
+    """A production environment whose STATIC_ROOT holds collectstatic's output."""
+    env = {**PRODUCTION, "STATIC_ROOT": str(tmp_path_factory.mktemp("static"))}
+    result = run_python(env, "manage.py", "collectstatic", "--noinput")
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+def test_check_deploy_is_clean_for_the_production_configuration(collected_static):
+    result = run_python(
+        collected_static, "manage.py", "check", "--deploy", "--fail-level", "WARNING"
+    )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_reports_static_files_not_collected(tmp_path):
+    # Without collectstatic every page is a 500 under DEBUG off (the manifest storage).
+    env = {**PRODUCTION, "STATIC_ROOT": str(tmp_path / "never-collected")}
+    result = run_python(env, "manage.py", "check", "--deploy")
+    assert result.returncode != 0
+    assert "clinic.E001" in result.stderr and "collectstatic" in result.stderr
+
+
+def test_the_server_refuses_to_start_without_collected_static_files(tmp_path, collected_static):
+    load_application = "import clinic.asgi"
+    env = {**PRODUCTION, "STATIC_ROOT": str(tmp_path / "never-collected")}
+    refused = run_python(env, "-c", load_application)
+    assert refused.returncode != 0
+    assert "ImproperlyConfigured" in refused.stderr
+    assert "python manage.py collectstatic --noinput" in refused.stderr
+    started = run_python(collected_static, "-c", load_application)
+    assert started.returncode == 0, started.stderr
 
 
 def test_check_deploy_would_flag_a_weakened_configuration():
