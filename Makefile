@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py seed_demo
-	DEBUG=true $(BIN)/daphne --bind $(HOST) --port $(PORT) clinic.asgi:application
+	DEBUG=true $(BIN)/python -m clinic.server --bind $(HOST) --port $(PORT) clinic.asgi:application
 
 test: install lint browser
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -288,6 +288,19 @@ ROOM_STATE_REDIS_CONNECTIONS = env_int("ROOM_STATE_REDIS_CONNECTIONS", 50, minim
 # A participant silent this long (no frame, no ping) is dropped from the room.
 ROOM_SILENCE_TIMEOUT_SECONDS = env_int("ROOM_SILENCE_TIMEOUT_SECONDS", 30, minimum=2)
 
+# --- Serving (python -m clinic.server: Daphne with these limits) -----------------------------
+
+# A request must arrive whole this fast (slow clients otherwise hold connections for minutes);
+# a keep-alive connection with nothing to do closes after the idle timeout.
+HTTP_REQUEST_TIMEOUT_SECONDS = env_int("HTTP_REQUEST_TIMEOUT_SECONDS", 30, minimum=1)
+HTTP_IDLE_TIMEOUT_SECONDS = env_int("HTTP_IDLE_TIMEOUT_SECONDS", 20, minimum=1)
+# The application must start its answer within this (Daphne answers 503 otherwise); above the
+# Calls proxy's worst case (3 attempts of a 3 s connect + 10 s read timeout).
+HTTP_RESPONSE_TIMEOUT_SECONDS = env_int("HTTP_RESPONSE_TIMEOUT_SECONDS", 60, minimum=1)
+WEBSOCKET_CONNECT_TIMEOUT_SECONDS = env_int("WEBSOCKET_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
+WEBSOCKET_PING_INTERVAL_SECONDS = env_int("WEBSOCKET_PING_INTERVAL_SECONDS", 20, minimum=1)
+WEBSOCKET_PING_TIMEOUT_SECONDS = env_int("WEBSOCKET_PING_TIMEOUT_SECONDS", 30, minimum=1)
+
 # --- Logging ---------------------------------------------------------------------------------
 
 LOGGING = {

@@ -6,5 +6,6 @@ set -eu
 cd "$(dirname "$0")/.."
 
 python manage.py migrate --noinput
+# Daphne with the clinic's connection timeouts (clinic/server.py).
 # No --proxy-headers: X-Forwarded-For from an unchecked client would forge its address.
-exec daphne --bind 0.0.0.0 --port 8000 clinic.asgi:application
+exec python -m clinic.server --bind 0.0.0.0 --port 8000 clinic.asgi:application

@@ -27,7 +27,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 START_TIMEOUT_SECONDS = 90
@@ -294,7 +293,9 @@ class DaphneServer:
             with self.log_path.open("a") as log:
                 self.process = subprocess.Popen(
                     [
-                        str(BIN / "daphne"),
+                        sys.executable,  # Daphne as deployed: with the clinic's timeouts
+                        "-m",
+                        "clinic.server",
                         "-b",
                         "127.0.0.1",
                         "-p",
