@@ -1,5 +1,8 @@
+import secrets
+
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 
 from rooms.state import reset_room_state_store
 
@@ -17,12 +20,24 @@ def _test_settings(settings):
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    # The login throttle counts failures in the cache (Redis when REDIS_URL is set): no test
-    # may inherit another's failed sign-ins.
-    cache.clear()
+def _own_cache(settings):
+    # The login throttle and lockouts count failures in the cache (Redis when REDIS_URL is
+    # set): no test may inherit another's, and a suite pointed at a Redis that an app also
+    # uses must never flush it. Each test gets keys of its own, and deletes only those.
+    prefix = f"test-{secrets.token_hex(6)}"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
     yield
-    cache.clear()
+    _delete_cache_keys(prefix)
+
+
+def _delete_cache_keys(prefix: str) -> None:
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        backend.clear()  # process memory: nobody else's
+        return
+    client = backend._cache.get_client(write=True)
+    for key in client.scan_iter(match=f"{prefix}:*", count=500):
+        client.delete(key)
 
 
 @pytest.fixture(autouse=True)
