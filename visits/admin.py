@@ -1,9 +1,11 @@
 """The clinic staff's back office: people, hours, charts and the appointment book."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 
 from clinic.errors import ApplicationError
@@ -23,13 +25,46 @@ from visits.models import (
 from visits.selectors import appointments_overlapping
 from visits.services import (
     patient_save_with_unique_mrn,
+    user_account_check_change,
+    user_may_manage_account,
     user_sync_role_rights,
     working_hours_validate_day,
 )
 
+PERMISSION_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
+def _fieldsets_without(fieldsets, hidden: tuple[str, ...]) -> list:
+    kept = []
+    for name, options in fieldsets:
+        fields = [field for field in options["fields"] if field not in hidden]
+        if fields:
+            kept.append((name, {**options, "fields": fields}))
+    return kept
+
+
+def delete_selected_users(modeladmin, request, queryset):
+    """Django's bulk delete checks only the model permission: refuse the whole selection when it
+    holds an account this user may not delete, before the confirmation page and after it."""
+    refused = [user for user in queryset if not modeladmin.has_delete_permission(request, user)]
+    if refused:
+        names = ", ".join(sorted(user.username for user in refused))
+        modeladmin.message_user(
+            request,
+            f"Nothing was deleted: only a superuser deletes staff and superusers ({names}).",
+            messages.ERROR,
+        )
+        return None
+    return django_delete_selected(modeladmin, request, queryset)
+
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """Accounts, under `visits.services.people.user_may_manage_account`: superusers manage
+    everyone; other clinic staff manage patients' and doctors' accounts (password included),
+    see staff and superuser accounts (their own too) read-only, and never see or set
+    is_staff, is_superuser, groups or user permissions, nor offer the clinic staff role."""
+
     list_display = ("username", "first_name", "last_name", "email", "role", "is_active")
     list_filter = ("role", "is_active", "is_staff")
     search_fields = ("username", "first_name", "last_name", "email")
@@ -59,17 +94,69 @@ class UserAdmin(DjangoUserAdmin):
     )
     readonly_fields = ("last_login", "date_joined")
 
+    def _may_manage(self, request, obj) -> bool:
+        return obj is None or user_may_manage_account(actor=request.user, target=obj)
+
+    # Per account, so the change form, the password form (which asks has_change_permission),
+    # the delete page and the bulk delete all follow the rule.
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may_manage(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may_manage(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        hidden = PERMISSION_FIELDS
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only account: no "Reset password" button to a form that would refuse them.
+            hidden = (*hidden, "password")
+        return _fieldsets_without(fieldsets, hidden)
+
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
         if not request.user.is_superuser:
-            # Clinic staff manage accounts but cannot grant themselves more than the role gives.
-            readonly = (*readonly, "is_superuser", "is_staff", "groups", "user_permissions")
+            readonly = (*readonly, *PERMISSION_FIELDS)
         return readonly
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "role" and not request.user.is_superuser:
+            kwargs["choices"] = [
+                (value, label) for value, label in Role.choices if value != Role.ADMIN
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (delete_selected_users, name, description)
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        stored = User.objects.get(pk=obj.pk) if change else None
+        try:
+            user_account_check_change(actor=request.user, stored=stored, changed=obj)
+        except ApplicationError as error:
+            raise PermissionDenied(error.message) from error
+        super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # After the form's groups are saved: rights follow the role, whatever was ticked.
         user_sync_role_rights(form.instance)
+
+    def delete_model(self, request, obj):
+        if not user_may_manage_account(actor=request.user, target=obj):
+            raise PermissionDenied
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        if any(not user_may_manage_account(actor=request.user, target=u) for u in queryset):
+            raise PermissionDenied
+        super().delete_queryset(request, queryset)
 
 
 class WorkingHoursFormSet(forms.BaseInlineFormSet):

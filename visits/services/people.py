@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinic.errors import ApplicationError
+from clinic.errors import ApplicationError, PermissionDeniedError
 from visits.models import (
     Doctor,
     Patient,
@@ -23,10 +23,44 @@ CLINIC_STAFF_GROUP = "Clinic staff"
 
 
 def clinic_staff_group_sync() -> Group:
-    """The group giving clinic staff every right over the clinic's records (after migrate)."""
+    """The group giving clinic staff every right over the clinic's records (after migrate).
+
+    Only the clinic's own models (app `visits`): never `auth` (groups, permissions) nor `admin`
+    (the log), so no staff member can widen this group or join another. Which accounts the
+    `visits.*_user` rights reach is narrowed by `user_may_manage_account`.
+    """
     group, _ = Group.objects.get_or_create(name=CLINIC_STAFF_GROUP)
     group.permissions.set(Permission.objects.filter(content_type__app_label="visits"))
     return group
+
+
+def user_is_privileged(user: User) -> bool:
+    """Staff and superusers: accounts that reach the admin, which only a superuser manages."""
+    return user.is_superuser or user.is_staff or user.role == Role.ADMIN
+
+
+def user_may_manage_account(*, actor: User, target: User) -> bool:
+    """Who may change, set the password of, or delete whose account.
+
+    Superusers manage every account. Anyone else (clinic staff) manages only patients' and
+    doctors' accounts: names, email, username, the active flag, the patient/doctor role and
+    the password (setting one at the desk is a clinic workflow). Staff and superuser accounts,
+    their own included, are read-only to them; they change their own password through the
+    admin's "Change password" page, which asks for the old one. No one but a superuser sets
+    is_staff, is_superuser, groups or user permissions, or gives anyone the clinic staff role.
+    """
+    return actor.is_superuser or not user_is_privileged(target)
+
+
+def user_account_check_change(*, actor: User, stored: User | None, changed: User) -> None:
+    """Refuse a save by `actor` of `changed` (`stored` is the row as it was; None when adding)
+    that `user_may_manage_account` does not allow, or that would make the account privileged."""
+    if actor.is_superuser:
+        return
+    if stored is not None and not user_may_manage_account(actor=actor, target=stored):
+        raise PermissionDeniedError("Only a superuser manages staff and superuser accounts.")
+    if user_is_privileged(changed):
+        raise PermissionDeniedError("Only a superuser makes someone clinic staff.")
 
 
 def user_create(
@@ -58,11 +92,14 @@ def user_create(
 
 def user_sync_role_rights(user: User) -> None:
     """Save `user` with admin rights that follow the role: clinic staff run the clinic from the
-    admin (through the Clinic staff group); patients and doctors may never enter it."""
+    admin (through the Clinic staff group); patients and doctors may never enter it, and lose
+    the group's rights when they stop being staff."""
     user.is_staff = user.role == Role.ADMIN or user.is_superuser
     user.save()
     if user.role == Role.ADMIN:
         user.groups.add(clinic_staff_group_sync())
+    else:
+        user.groups.remove(*Group.objects.filter(name=CLINIC_STAFF_GROUP))
 
 
 def doctor_create(
