@@ -27,6 +27,7 @@ from visits.services import (
     patient_save_with_unique_mrn,
     user_account_check_change,
     user_may_manage_account,
+    user_may_set_password,
     user_sync_role_rights,
     working_hours_validate_day,
 )
@@ -61,9 +62,10 @@ def delete_selected_users(modeladmin, request, queryset):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     """Accounts, under `visits.services.people.user_may_manage_account`: superusers manage
-    everyone; other clinic staff manage patients' and doctors' accounts (password included),
-    see staff and superuser accounts (their own too) read-only, and never see or set
-    is_staff, is_superuser, groups or user permissions, nor offer the clinic staff role."""
+    everyone; other clinic staff manage patients' and doctors' accounts (a patient's password
+    too, never a doctor's: `user_may_set_password`), see staff and superuser accounts (their
+    own too) read-only, and never see or set is_staff, is_superuser, groups or user
+    permissions, nor offer the clinic staff role."""
 
     list_display = ("username", "first_name", "last_name", "email", "role", "is_active")
     list_filter = ("role", "is_active", "is_staff")
@@ -110,10 +112,16 @@ class UserAdmin(DjangoUserAdmin):
         if request.user.is_superuser:
             return fieldsets
         hidden = PERMISSION_FIELDS
-        if obj is not None and not self.has_change_permission(request, obj):
-            # Read-only account: no "Reset password" button to a form that would refuse them.
+        if obj is not None and not user_may_set_password(actor=request.user, target=obj):
+            # No "Reset password" button to a form that would refuse them.
             hidden = (*hidden, "password")
         return _fieldsets_without(fieldsets, hidden)
+
+    def user_change_password(self, request, id, form_url=""):
+        user = self.get_object(request, id)
+        if user is not None and not user_may_set_password(actor=request.user, target=user):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)

@@ -20,6 +20,7 @@ from visits.services.people import (
     user_create,
     user_is_privileged,
     user_may_manage_account,
+    user_may_set_password,
     user_sync_role_rights,
     working_hours_validate_day,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "user_create",
     "user_is_privileged",
     "user_may_manage_account",
+    "user_may_set_password",
     "user_sync_role_rights",
     "visit_note_save",
     "working_hours_validate_day",

@@ -43,13 +43,22 @@ def user_may_manage_account(*, actor: User, target: User) -> bool:
     """Who may change, set the password of, or delete whose account.
 
     Superusers manage every account. Anyone else (clinic staff) manages only patients' and
-    doctors' accounts: names, email, username, the active flag, the patient/doctor role and
-    the password (setting one at the desk is a clinic workflow). Staff and superuser accounts,
+    doctors' accounts: names, email, username, the active flag, the patient/doctor role, and a
+    patient's password (see `user_may_set_password`). Staff and superuser accounts,
     their own included, are read-only to them; they change their own password through the
     admin's "Change password" page, which asks for the old one. No one but a superuser sets
     is_staff, is_superuser, groups or user permissions, or gives anyone the clinic staff role.
     """
     return actor.is_superuser or not user_is_privileged(target)
+
+
+def user_may_set_password(*, actor: User, target: User) -> bool:
+    """Setting a password is taking the account over: staff may do it for patients (a reset at
+    the desk), never for a doctor, whose account opens all their patients' charts and signs
+    their notes; a superuser may do it for anyone."""
+    return actor.is_superuser or (
+        target.role == Role.PATIENT and user_may_manage_account(actor=actor, target=target)
+    )
 
 
 def user_account_check_change(*, actor: User, stored: User | None, changed: User) -> None:
