@@ -15,8 +15,7 @@ NEVER_CACHE = {"max-age=0", "no-cache", "no-store", "must-revalidate", "private"
 
 @pytest.fixture
 def visit():
-    visit = make_appointment(start=at(minutes=5), status="confirmed", reason="Chest pain")
-    return visit
+    return make_appointment(start=at(minutes=5), status="confirmed", reason="Chest pain")
 
 
 def _directives(response) -> set[str]:
