@@ -1,12 +1,16 @@
 from django.contrib import admin
 
 from rooms.models import ChatMessage
+from visits.admin_audit import AccessAuditedAdmin
+from visits.models import AccessLogEntry
 
 
 @admin.register(ChatMessage)
-class ChatMessageAdmin(admin.ModelAdmin):
-    """Read-only: the chat is part of the visit's record and is not edited after the fact."""
+class ChatMessageAdmin(AccessAuditedAdmin):
+    """Read-only: the chat is part of the visit's record and is not edited after the fact.
+    Every list and message shown is logged in the access log."""
 
+    audit_what = AccessLogEntry.What.CHAT
     list_display = ("created_at", "appointment", "sender", "text")
     list_filter = (("created_at", admin.DateFieldListFilter),)
     search_fields = ("text", "appointment__patient__medical_record_number", "sender__username")
@@ -19,3 +23,6 @@ class ChatMessageAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def audit_subject(self, obj: ChatMessage):
+        return obj.appointment.patient, obj.appointment

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from rooms.selectors import room_appointment_for_user, room_join_window
 from visits import selectors, services
-from visits.models import AppointmentStatus, ChartAccess
+from visits.models import AccessLogEntry, AppointmentStatus
 
 
 @login_required
@@ -23,11 +23,14 @@ def room(request: HttpRequest, room_id) -> HttpResponse:
         context["room_config"] = _room_config(request, appointment, is_doctor)
     if is_doctor and window.is_open:
         patient = selectors.patient_chart_get(user=request.user, patient_id=appointment.patient_id)
-        services.chart_access_record(
+        # One entry for the sidebar as a whole: the chart, earlier visits' notes, this note.
+        services.record_access(
             viewer=request.user,
             patient=patient,
             appointment=appointment,
-            channel=ChartAccess.Channel.VISIT_ROOM,
+            what=AccessLogEntry.What.CHART,
+            action=AccessLogEntry.Action.VIEW,
+            channel=AccessLogEntry.Channel.VISIT_ROOM,
         )
         context |= {
             "chart": patient,

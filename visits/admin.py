@@ -9,10 +9,11 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 
 from clinic.errors import ApplicationError
+from visits.admin_audit import AccessAuditedAdmin
 from visits.models import (
+    AccessLogEntry,
     Allergy,
     Appointment,
-    ChartAccess,
     Condition,
     Doctor,
     Medication,
@@ -20,6 +21,8 @@ from visits.models import (
     Role,
     User,
     VisitNote,
+    VisitNoteAddendum,
+    VisitNoteVersion,
     WorkingHours,
 )
 from visits.selectors import appointments_overlapping
@@ -276,8 +279,9 @@ class ConditionInline(admin.TabularInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(AccessAuditedAdmin):
     form = PatientForm
+    audit_what = AccessLogEntry.What.CHART
     list_display = (
         "full_name",
         "medical_record_number",
@@ -327,6 +331,9 @@ class PatientAdmin(admin.ModelAdmin):
     def allergy_count(self, obj: Patient) -> int:
         return obj.allergy_total
 
+    def audit_subject(self, obj: Patient):
+        return obj, None
+
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
@@ -366,8 +373,9 @@ class AppointmentForm(forms.ModelForm):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(AccessAuditedAdmin):
     form = AppointmentForm
+    audit_what = AccessLogEntry.What.APPOINTMENT
     list_display = ("start", "end", "doctor", "patient_name", "patient_mrn", "status", "reason")
     list_filter = ("status", "doctor", ("start", admin.DateFieldListFilter))
     search_fields = (
@@ -395,6 +403,9 @@ class AppointmentAdmin(admin.ModelAdmin):
     def patient_mrn(self, obj: Appointment) -> str:
         return obj.patient.medical_record_number
 
+    def audit_subject(self, obj: Appointment):
+        return obj.patient, obj
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records of what happened: visible to clinic staff, changed by nobody."""
@@ -409,10 +420,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(ChartAccess)
-class ChartAccessAdmin(ReadOnlyAdmin):
-    list_display = ("accessed_at", "viewer", "patient", "channel", "appointment")
-    list_filter = ("channel", ("accessed_at", admin.DateFieldListFilter))
+@admin.register(AccessLogEntry)
+class AccessLogEntryAdmin(ReadOnlyAdmin):
+    """Append-only: nobody, superusers included, adds, changes or deletes an entry here."""
+
+    list_display = (
+        "accessed_at",
+        "viewer",
+        "viewer_role",
+        "action",
+        "what",
+        "patient",
+        "channel",
+        "appointment",
+        "record",
+    )
+    list_filter = (
+        "channel",
+        "what",
+        "action",
+        "viewer_role",
+        ("accessed_at", admin.DateFieldListFilter),
+    )
     search_fields = (
         "patient__medical_record_number",
         "patient__user__last_name",
@@ -423,9 +452,43 @@ class ChartAccessAdmin(ReadOnlyAdmin):
     date_hierarchy = "accessed_at"
 
 
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class VisitNoteVersionInline(ReadOnlyInline):
+    model = VisitNoteVersion
+    fields = ("version", "saved_by", "saved_at", *VisitNote.SECTIONS)
+    readonly_fields = fields
+    ordering = ("-version",)
+    verbose_name_plural = "versions (every save, newest first)"
+
+
+class VisitNoteAddendumInline(ReadOnlyInline):
+    model = VisitNoteAddendum
+    fields = ("created_at", "author", "text")
+    readonly_fields = fields
+    ordering = ("created_at", "pk")
+
+
 @admin.register(VisitNote)
-class VisitNoteAdmin(ReadOnlyAdmin):
+class VisitNoteAdmin(AccessAuditedAdmin, ReadOnlyAdmin):
+    audit_what = AccessLogEntry.What.NOTE
     list_display = ("appointment", "updated_by", "updated_at", "version")
     search_fields = ("appointment__patient__medical_record_number", "appointment__reason")
     list_select_related = ("appointment__patient__user", "appointment__doctor", "updated_by")
     readonly_fields = ("appointment", *VisitNote.SECTIONS, "version", "updated_by", "updated_at")
+    inlines = [VisitNoteAddendumInline, VisitNoteVersionInline]
+
+    def audit_subject(self, obj: VisitNote):
+        return obj.appointment.patient, obj.appointment

@@ -5,7 +5,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
 
-from visits.models import Appointment, AppointmentStatus, Doctor, Patient, VisitNote
+from visits.models import (
+    Appointment,
+    AppointmentStatus,
+    Doctor,
+    Patient,
+    VisitNote,
+    VisitNoteAddendum,
+    VisitNoteVersion,
+)
 from visits.models.appointments import SLOT_RELEASING_STATUSES, UPCOMING_STATUSES
 
 # How far ahead slots exist (to list and to book); beyond it working hours are only a guess.
@@ -228,6 +236,7 @@ def patient_previous_visits(*, patient: Patient, before: datetime, limit: int = 
             patient=patient, start__lt=before, status=AppointmentStatus.COMPLETED
         )
         .select_related("doctor", "note")
+        .prefetch_related("note__addenda__author")
         .order_by("-start")[:limit]
     )
 
@@ -237,3 +246,19 @@ def visit_note_for(*, appointment: Appointment):
     return VisitNote.objects.filter(appointment=appointment).first() or VisitNote(
         appointment=appointment
     )
+
+
+def visit_note_versions(*, appointment: Appointment) -> QuerySet[VisitNoteVersion]:
+    """Every saved state of the visit's note, newest first (none before the first save)."""
+    return (
+        VisitNoteVersion.objects.filter(note__appointment=appointment)
+        .select_related("saved_by")
+        .order_by("-version")
+    )
+
+
+def visit_note_addenda(*, note: VisitNote) -> QuerySet[VisitNoteAddendum]:
+    """The note's addenda, oldest first; none for a note not saved yet."""
+    if note.pk is None:
+        return VisitNoteAddendum.objects.none()
+    return note.addenda.select_related("author").order_by("created_at", "pk")

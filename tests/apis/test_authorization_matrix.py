@@ -61,6 +61,13 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # The visit's SOAP note: read by its doctor and staff, written by its doctor only.
     ("GET", "/api/appointments/{appointment_id}/notes/"): row(401, 403, 404, 200, 404, 200),
     ("PUT", "/api/appointments/{appointment_id}/notes/"): row(401, 403, 404, 200, 404, 403),
+    # Its history is for its doctor alone; addenda (to a completed visit's note) likewise.
+    ("GET", "/api/appointments/{appointment_id}/notes/versions/"): row(
+        401, 403, 404, 200, 404, 403
+    ),
+    ("POST", "/api/appointments/{appointment_id}/notes/addenda/"): row(
+        401, 403, 404, 201, 404, 403
+    ),
     # The visit room's endpoints are for its two participants; staff are not in the room.
     ("GET", "/api/rooms/{room_id}/ice-servers"): row(401, 200, 404, 200, 404, 404),
     # The Calls proxy (switched on here): nobody has joined the room yet, so its participants
@@ -86,6 +93,7 @@ class World:
     doctor_x: Doctor
     future: Appointment  # A with X, requested, the day after tomorrow at 10:00 UTC
     started: Appointment  # A with X, confirmed, began ten minutes ago (room open)
+    completed: Appointment  # A with X, completed yesterday
     day: date
 
     def slot(self, hour: int) -> str:
@@ -100,6 +108,9 @@ def _build_world() -> World:
     started = make_appointment(
         doctor=doctor_x, patient=patient_a, start=at(minutes=-10), status="confirmed"
     )
+    completed = make_appointment(
+        doctor=doctor_x, patient=patient_a, start=at(days=-1), status="completed"
+    )
     # B and Y have a visit of their own, so "not yours" is never "nobody's".
     make_appointment(doctor=doctor_y, patient=patient_b, start=slot_at(day, 10))
     users = {
@@ -110,7 +121,7 @@ def _build_world() -> World:
         "doctor_y": doctor_y.user,
         "admin": make_admin(),
     }
-    return World(users, patient_a, doctor_x, future, started, day)
+    return World(users, patient_a, doctor_x, future, started, completed, day)
 
 
 TRACK = {"location": "local", "mid": "0", "trackName": "cam"}
@@ -173,6 +184,14 @@ REQUESTS = {
     ("PUT", "/api/appointments/{appointment_id}/notes/"): lambda w: (
         f"/api/appointments/{w.started.id}/notes/",
         {"version": 0, "subjective": "Matrix"},
+    ),
+    ("GET", "/api/appointments/{appointment_id}/notes/versions/"): lambda w: (
+        f"/api/appointments/{w.started.id}/notes/versions/",
+        None,
+    ),
+    ("POST", "/api/appointments/{appointment_id}/notes/addenda/"): lambda w: (
+        f"/api/appointments/{w.completed.id}/notes/addenda/",
+        {"text": "Matrix"},
     ),
     ("GET", "/api/rooms/{room_id}/ice-servers"): lambda w: (
         f"/api/rooms/{w.started.room_id}/ice-servers",

@@ -1,10 +1,14 @@
+import re
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from clinic.errors import ConflictError, NotFoundError, PermissionDeniedError
+from clinic.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from tests.factories import at, make_appointment, make_doctor
-from visits.models import ChartAccess
-from visits.services import visit_note_save
+from visits.models import AccessLogEntry, VisitNote, VisitNoteAddendum, VisitNoteVersion
+from visits.services import appointment_transition, visit_note_addendum_add, visit_note_save
+from visits.services.records import NOTE_CLOSED
 
 pytestmark = pytest.mark.django_db
 
@@ -47,17 +51,19 @@ def test_the_doctors_room_page_shows_the_chart_and_records_the_access(client):
     client.force_login(visit.doctor.user)
     page = client.get(url).content.decode()
     assert "Penicillin" in page and 'id="notes-form"' in page
-    access = ChartAccess.objects.get()
-    assert (access.viewer, access.patient, access.channel) == (
+    access = AccessLogEntry.objects.get()
+    assert (access.viewer, access.patient, access.channel, access.appointment) == (
         visit.doctor.user,
         visit.patient,
         "visit_room",
+        visit,
     )
+    assert (access.what, access.action, access.viewer_role) == ("chart", "view", "doctor")
     # The patient's own page has the visit, not the chart, and leaves no chart access behind.
     client.force_login(visit.patient.user)
     page = client.get(url).content.decode()
     assert "Penicillin" not in page and 'id="notes-form"' not in page
-    assert ChartAccess.objects.count() == 1
+    assert AccessLogEntry.objects.count() == 1
     assert "CALLS_APP_SECRET" not in page
 
 
@@ -66,6 +72,113 @@ def test_chart_reads_through_the_api_are_recorded_too(client):
     client.force_login(visit.doctor.user)
     assert client.get(f"/api/patients/{visit.patient_id}/").status_code == 200
     assert client.get(f"/api/patients/{visit.patient_id + 999}/").status_code == 404
-    assert list(ChartAccess.objects.values_list("viewer", "patient", "channel")) == [
+    assert list(AccessLogEntry.objects.values_list("viewer", "patient", "channel")) == [
         (visit.doctor.user_id, visit.patient_id, "api")
     ]
+
+
+def test_every_save_keeps_its_version_with_who_and_when():
+    visit = make_appointment(start=at(minutes=5))
+    doctor = visit.doctor.user
+    before = timezone.now()
+    texts = ["Tired", "Tired, worse at night", "Tired, worse at night; no fever"]
+    for base_version, text in enumerate(texts):
+        visit_note_save(
+            user=doctor,
+            appointment_id=visit.pk,
+            sections={"subjective": text, "plan": f"Plan {base_version}"},
+            base_version=base_version,
+        )
+    versions = list(VisitNoteVersion.objects.filter(note__appointment=visit).order_by("version"))
+    assert [(v.version, v.subjective, v.plan) for v in versions] == [
+        (1, texts[0], "Plan 0"),
+        (2, texts[1], "Plan 1"),
+        (3, texts[2], "Plan 2"),
+    ]
+    assert all(v.saved_by == doctor and before <= v.saved_at <= timezone.now() for v in versions)
+    assert versions[0].saved_at <= versions[1].saved_at <= versions[2].saved_at
+    # The note itself still counts versions for the editors' optimistic concurrency.
+    assert VisitNote.objects.get(appointment=visit).version == 3
+    # Each save is in the access log too, as the write it was.
+    assert list(
+        AccessLogEntry.objects.order_by("pk").values_list("what", "action", "viewer_role")
+    ) == [("note", "create", "doctor"), ("note", "update", "doctor"), ("note", "update", "doctor")]
+
+
+def test_a_refused_save_keeps_no_version():
+    visit = make_appointment(start=at(minutes=5))
+    doctor = visit.doctor.user
+    visit_note_save(user=doctor, appointment_id=visit.pk, sections={"plan": "A"}, base_version=0)
+    with pytest.raises(ConflictError):
+        visit_note_save(
+            user=doctor, appointment_id=visit.pk, sections={"plan": "B"}, base_version=0
+        )
+    assert VisitNoteVersion.objects.count() == 1
+
+
+def _completed_visit_with_note(text: str = "Cough for a week"):
+    visit = make_appointment(start=at(minutes=-10), status="in_progress")
+    doctor = visit.doctor.user
+    visit_note_save(
+        user=doctor, appointment_id=visit.pk, sections={"subjective": text}, base_version=0
+    )
+    appointment_transition(user=doctor, appointment_id=visit.pk, action="complete")
+    return visit, doctor
+
+
+def test_a_completed_visits_note_is_closed_to_saves():
+    visit, doctor = _completed_visit_with_note()
+    with pytest.raises(ConflictError, match=re.escape(NOTE_CLOSED)):
+        visit_note_save(
+            user=doctor, appointment_id=visit.pk, sections={"subjective": "Edited"}, base_version=1
+        )
+    note = VisitNote.objects.get(appointment=visit)
+    assert (note.subjective, note.version) == ("Cough for a week", 1)
+    assert VisitNoteVersion.objects.filter(note=note).count() == 1
+
+
+def test_addenda_follow_a_completed_visit_dated_and_by_its_doctor():
+    visit, doctor = _completed_visit_with_note()
+    addendum = visit_note_addendum_add(
+        user=doctor, appointment_id=visit.pk, text="  Lab results: normal.  "
+    )
+    assert (addendum.text, addendum.author, addendum.note.appointment) == (
+        "Lab results: normal.",
+        doctor,
+        visit,
+    )
+    assert addendum.created_at is not None
+    assert AccessLogEntry.objects.filter(what="note", action="addendum").count() == 1
+    with pytest.raises(PermissionDeniedError):
+        visit_note_addendum_add(user=visit.patient.user, appointment_id=visit.pk, text="Mine")
+    with pytest.raises(NotFoundError):
+        visit_note_addendum_add(user=make_doctor().user, appointment_id=visit.pk, text="Mine")
+    with pytest.raises(ApplicationError, match="text"):
+        visit_note_addendum_add(user=doctor, appointment_id=visit.pk, text="   ")
+    # Before completion the note itself is edited; addenda are for the closed record.
+    open_visit = make_appointment(start=at(minutes=5))
+    with pytest.raises(ConflictError, match="edit the note"):
+        visit_note_addendum_add(user=open_visit.doctor.user, appointment_id=open_visit.pk, text="x")
+    assert VisitNoteAddendum.objects.count() == 1
+
+
+def test_versions_addenda_and_access_entries_cannot_be_changed_once_written():
+    visit, doctor = _completed_visit_with_note()
+    addendum = visit_note_addendum_add(user=doctor, appointment_id=visit.pk, text="Later")
+    for record in (
+        VisitNoteVersion.objects.get(),
+        addendum,
+        AccessLogEntry.objects.first(),
+    ):
+        with pytest.raises(ValueError, match=r"cannot be changed|append-only"):
+            record.save()
+
+
+def test_the_room_sidebar_shows_earlier_notes_with_their_addenda(client):
+    earlier, doctor = _completed_visit_with_note("Sprained ankle")
+    visit_note_addendum_add(user=doctor, appointment_id=earlier.pk, text="X-ray: no fracture.")
+    # Right after the earlier one (which began ten minutes ago and lasts twenty).
+    visit = make_appointment(doctor=earlier.doctor, patient=earlier.patient, start=earlier.end)
+    client.force_login(doctor)
+    page = client.get(reverse("rooms:room", args=[visit.room_id])).content.decode()
+    assert "Sprained ankle" in page and "X-ray: no fracture." in page

@@ -1,23 +1,66 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic.errors import NotFoundError, PermissionDeniedError
+from clinic.pagination import PageNumberPagination
 from visits import selectors, services
 from visits.apis import errors
-from visits.models import VisitNote
+from visits.models import AccessLogEntry, VisitNote, VisitNoteAddendum, VisitNoteVersion
 from visits.services.appointments import ADMIN, DOCTOR, appointment_actor
-from visits.services.records import NOTE_SECTION_MAX_LENGTH
+from visits.services.records import (
+    ADDENDUM_MAX_LENGTH,
+    NOTE_SECTION_MAX_LENGTH,
+    visit_note_is_closed,
+)
+
+What, Action, Channel = AccessLogEntry.What, AccessLogEntry.Action, AccessLogEntry.Channel
+
+
+class VisitNoteAddendumSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.display_name", read_only=True)
+
+    class Meta:
+        model = VisitNoteAddendum
+        fields = ["id", "text", "author", "created_at"]
 
 
 class VisitNoteSerializer(serializers.ModelSerializer):
     # Null until the first save (GET answers an unsaved, empty note at version 0).
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    closed = serializers.SerializerMethodField(
+        help_text="The visit is completed: the note is no longer saved, only added to."
+    )
+    addenda = serializers.SerializerMethodField()
 
     class Meta:
         model = VisitNote
-        fields = ["subjective", "objective", "assessment", "plan", "version", "updated_at"]
+        fields = [
+            "subjective",
+            "objective",
+            "assessment",
+            "plan",
+            "version",
+            "updated_at",
+            "closed",
+            "addenda",
+        ]
+
+    def get_closed(self, note: VisitNote) -> bool:
+        return visit_note_is_closed(appointment=note.appointment)
+
+    @extend_schema_field(VisitNoteAddendumSerializer(many=True))
+    def get_addenda(self, note: VisitNote) -> list:
+        return VisitNoteAddendumSerializer(selectors.visit_note_addenda(note=note), many=True).data
+
+
+class VisitNoteVersionSerializer(serializers.ModelSerializer):
+    saved_by = serializers.CharField(source="saved_by.display_name", read_only=True)
+
+    class Meta:
+        model = VisitNoteVersion
+        fields = ["version", *VisitNote.SECTIONS, "saved_by", "saved_at"]
 
 
 def _section():
@@ -26,8 +69,16 @@ def _section():
     )
 
 
+def _visible_appointment(request, appointment_id: int):
+    appointment = selectors.appointment_get(user=request.user, appointment_id=appointment_id)
+    if appointment is None:
+        raise NotFoundError("No such appointment.")
+    return appointment
+
+
 class VisitNoteApi(APIView):
-    """The SOAP note of a visit: read by its doctor and clinic staff, written by its doctor."""
+    """The SOAP note of a visit: read by its doctor and clinic staff (every read is logged),
+    written by its doctor until the visit is completed."""
 
     class NoteSaveSerializer(serializers.Serializer):
         subjective = _section()
@@ -37,14 +88,6 @@ class VisitNoteApi(APIView):
         version = serializers.IntegerField(
             min_value=0, help_text="The version this edit started from (0 for a new note)."
         )
-
-    def _appointment(self, request, appointment_id):
-        appointment = selectors.appointment_get(user=request.user, appointment_id=appointment_id)
-        if appointment is None:
-            raise NotFoundError("No such appointment.")
-        if appointment_actor(user=request.user, appointment=appointment) not in (DOCTOR, ADMIN):
-            raise PermissionDeniedError("Visit notes are for the doctor.")
-        return appointment
 
     @extend_schema(
         operation_id="appointments_note_retrieve",
@@ -56,7 +99,17 @@ class VisitNoteApi(APIView):
         },
     )
     def get(self, request, appointment_id: int):
-        note = selectors.visit_note_for(appointment=self._appointment(request, appointment_id))
+        appointment = _visible_appointment(request, appointment_id)
+        if appointment_actor(user=request.user, appointment=appointment) not in (DOCTOR, ADMIN):
+            raise PermissionDeniedError("Visit notes are for the doctor.")
+        note = selectors.visit_note_for(appointment=appointment)
+        services.record_access(
+            viewer=request.user,
+            what=What.NOTE,
+            action=Action.VIEW,
+            channel=Channel.API,
+            appointment=appointment,
+        )
         return Response(VisitNoteSerializer(note).data)
 
     @extend_schema(
@@ -81,5 +134,68 @@ class VisitNoteApi(APIView):
             appointment_id=appointment_id,
             sections=data,
             base_version=base_version,
+            channel=Channel.API,
         )
         return Response(VisitNoteSerializer(note).data)
+
+
+class VisitNoteVersionsApi(APIView):
+    """Every saved state of a visit's note, newest first: for the visit's doctor only."""
+
+    pagination_class = PageNumberPagination
+
+    @extend_schema(
+        operation_id="appointments_note_versions",
+        responses={
+            200: VisitNoteVersionSerializer(many=True),
+            401: errors.UNAUTHENTICATED,
+            403: errors.FORBIDDEN,
+            404: errors.NOT_FOUND,
+        },
+    )
+    def get(self, request, appointment_id: int):
+        appointment = _visible_appointment(request, appointment_id)
+        if appointment_actor(user=request.user, appointment=appointment) != DOCTOR:
+            raise PermissionDeniedError("A note's history is for the visit's doctor.")
+        services.record_access(
+            viewer=request.user,
+            what=What.NOTE_HISTORY,
+            action=Action.LIST,
+            channel=Channel.API,
+            appointment=appointment,
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            selectors.visit_note_versions(appointment=appointment), request, view=self
+        )
+        return paginator.get_paginated_response(VisitNoteVersionSerializer(page, many=True).data)
+
+
+class VisitNoteAddendumApi(APIView):
+    """A dated addition to a completed visit's note, by its doctor; never changed afterwards."""
+
+    class AddendumSerializer(serializers.Serializer):
+        text = serializers.CharField(max_length=ADDENDUM_MAX_LENGTH)
+
+    @extend_schema(
+        operation_id="appointments_note_addendum_create",
+        request=AddendumSerializer,
+        responses={
+            201: VisitNoteAddendumSerializer,
+            400: errors.BAD_REQUEST,
+            401: errors.UNAUTHENTICATED,
+            403: errors.FORBIDDEN,
+            404: errors.NOT_FOUND,
+            409: errors.CONFLICT,
+        },
+    )
+    def post(self, request, appointment_id: int):
+        serializer = self.AddendumSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        addendum = services.visit_note_addendum_add(
+            user=request.user,
+            appointment_id=appointment_id,
+            text=serializer.validated_data["text"],
+            channel=Channel.API,
+        )
+        return Response(VisitNoteAddendumSerializer(addendum).data, status=status.HTTP_201_CREATED)

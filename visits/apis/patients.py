@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 from clinic.errors import NotFoundError
 from visits import selectors, services
 from visits.apis import errors
-from visits.models import Allergy, ChartAccess, Condition, Medication, Patient
+from visits.models import AccessLogEntry, Allergy, Condition, Medication, Patient
 
 
 class AllergySerializer(serializers.ModelSerializer):
@@ -64,7 +64,11 @@ class PatientChartApi(APIView):
         patient = selectors.patient_chart_get(user=request.user, patient_id=patient_id)
         if patient is None:
             raise NotFoundError("No such patient.")
-        services.chart_access_record(
-            viewer=request.user, patient=patient, channel=ChartAccess.Channel.API
+        services.record_access(
+            viewer=request.user,
+            patient=patient,
+            what=AccessLogEntry.What.CHART,
+            action=AccessLogEntry.Action.VIEW,
+            channel=AccessLogEntry.Channel.API,
         )
         return Response(self.PatientChartSerializer(patient).data)

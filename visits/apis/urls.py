@@ -75,6 +75,16 @@ urlpatterns = [
         notes.VisitNoteApi.as_view(),
         name="appointment-notes",
     ),
+    path(
+        "appointments/<int:appointment_id>/notes/versions/",
+        notes.VisitNoteVersionsApi.as_view(),
+        name="appointment-note-versions",
+    ),
+    path(
+        "appointments/<int:appointment_id>/notes/addenda/",
+        notes.VisitNoteAddendumApi.as_view(),
+        name="appointment-note-addenda",
+    ),
     path("patients/<int:patient_id>/", patients.PatientChartApi.as_view(), name="patient-chart"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -3,14 +3,19 @@
 from visits.models.appointments import Appointment, AppointmentStatus
 from visits.models.doctors import Doctor, WorkingHours
 from visits.models.patients import Allergy, Condition, Medication, Patient
-from visits.models.records import ChartAccess, VisitNote
+from visits.models.records import (
+    AccessLogEntry,
+    VisitNote,
+    VisitNoteAddendum,
+    VisitNoteVersion,
+)
 from visits.models.users import Role, User
 
 __all__ = [
+    "AccessLogEntry",
     "Allergy",
     "Appointment",
     "AppointmentStatus",
-    "ChartAccess",
     "Condition",
     "Doctor",
     "Medication",
@@ -18,5 +23,7 @@ __all__ = [
     "Role",
     "User",
     "VisitNote",
+    "VisitNoteAddendum",
+    "VisitNoteVersion",
     "WorkingHours",
 ]

@@ -3,11 +3,14 @@ from django.db import models
 
 from visits.models.appointments import Appointment
 from visits.models.patients import Patient
+from visits.models.users import Role
 
 
 class VisitNote(models.Model):
     """The doctor's SOAP note for one visit. `version` grows with every save, so a stale editor
-    (a second tab, a replayed offline save) is told instead of silently overwriting."""
+    (a second tab, a replayed offline save) is told instead of silently overwriting. Every save
+    is kept as a `VisitNoteVersion`; once the visit is completed the note is closed and later
+    changes are `VisitNoteAddendum`s."""
 
     appointment = models.OneToOneField(Appointment, on_delete=models.CASCADE, related_name="note")
     subjective = models.TextField(blank=True, max_length=20_000)
@@ -30,26 +33,122 @@ class VisitNote(models.Model):
         return not any(getattr(self, section).strip() for section in self.SECTIONS)
 
 
-class ChartAccess(models.Model):
-    """One look at a patient's chart: who, whose, when and through what (audit trail)."""
+class ImmutableRecord(models.Model):
+    """A row written once and never changed: part of the medical record's history."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError(f"A {self._meta.verbose_name} cannot be changed once written.")
+        super().save(*args, **kwargs)
+
+
+class VisitNoteVersion(ImmutableRecord):
+    """The note as one save left it: version N is the text after the N-th save."""
+
+    note = models.ForeignKey(VisitNote, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    subjective = models.TextField(blank=True, max_length=20_000)
+    objective = models.TextField(blank=True, max_length=20_000)
+    assessment = models.TextField(blank=True, max_length=20_000)
+    plan = models.TextField(blank=True, max_length=20_000)
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    saved_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["note", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["note", "version"], name="visit_note_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Version {self.version} of {self.note}"
+
+
+class VisitNoteAddendum(ImmutableRecord):
+    """A dated addition to a closed note (the visit is completed), by the visit's doctor."""
+
+    note = models.ForeignKey(VisitNote, on_delete=models.CASCADE, related_name="addenda")
+    text = models.TextField(max_length=20_000)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name_plural = "visit note addenda"
+
+    def __str__(self) -> str:
+        return f"Addendum to {self.note} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AccessLogEntry(models.Model):
+    """One read or write of health data: who (and as what), whose, what, how, through what and
+    when. The clinic's one audit trail: append-only, written through `record_access`."""
 
     class Channel(models.TextChoices):
         VISIT_ROOM = "visit_room", "Visit room sidebar"
         API = "api", "REST API"
+        ADMIN = "admin", "Admin"
+        PORTAL = "portal", "Portal"
+
+    class What(models.TextChoices):
+        CHART = "chart", "Chart"
+        APPOINTMENT = "appointment", "Appointment"
+        NOTE = "note", "Visit note"
+        NOTE_HISTORY = "note_history", "Visit note history"
+        CHAT = "chat", "Chat"
+
+    class Action(models.TextChoices):
+        VIEW = "view", "View"
+        LIST = "list", "List"
+        CREATE = "create", "Create"
+        UPDATE = "update", "Update"
+        ADDENDUM = "addendum", "Addendum"
+
+    SUPERUSER = "superuser"
+    VIEWER_ROLES = [*Role.choices, (SUPERUSER, "Superuser")]
 
     viewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chart_accesses"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_log_entries"
     )
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="chart_accesses")
+    # The role at the time of access (a role can change later).
+    viewer_role = models.CharField(max_length=16, choices=VIEWER_ROLES)
+    # Null for a list of many patients' records (an admin changelist).
+    patient = models.ForeignKey(
+        Patient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_log_entries",
+    )
     appointment = models.ForeignKey(
         Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    what = models.CharField(max_length=16, choices=What.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
+    # Which record, when the entry is about one the fields above do not name (e.g.
+    # "rooms.chatmessage 42"), or the model an admin list showed.
+    record = models.CharField(max_length=100, blank=True)
     accessed_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        ordering = ["-accessed_at"]
-        verbose_name_plural = "chart accesses"
+        ordering = ["-accessed_at", "-pk"]
+        verbose_name = "access log entry"
+        verbose_name_plural = "access log"
 
     def __str__(self) -> str:
-        return f"{self.viewer} viewed {self.patient} at {self.accessed_at:%Y-%m-%d %H:%M}"
+        whose = f" of {self.patient}" if self.patient_id else ""
+        return (
+            f"{self.viewer} {self.action} {self.what}{whose} via {self.channel} "
+            f"at {self.accessed_at:%Y-%m-%d %H:%M}"
+        )
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Access log entries are append-only.")
+        super().save(*args, **kwargs)

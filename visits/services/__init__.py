@@ -1,5 +1,6 @@
 """Writes under the clinic's rules. Callers import from here; one module per concept below."""
 
+from visits.services.access_log import record_access
 from visits.services.appointments import (
     OVERLAP_CONSTRAINT,
     TRANSITIONS,
@@ -24,7 +25,7 @@ from visits.services.people import (
     user_sync_role_rights,
     working_hours_validate_day,
 )
-from visits.services.records import chart_access_record, visit_note_save
+from visits.services.records import visit_note_addendum_add, visit_note_save
 
 __all__ = [
     "CLINIC_STAFF_GROUP",
@@ -35,18 +36,19 @@ __all__ = [
     "appointment_create",
     "appointment_reschedule",
     "appointment_transition",
-    "chart_access_record",
     "clinic_staff_group_sync",
     "doctor_create",
     "doctor_set_working_hours",
     "patient_create",
     "patient_save_with_unique_mrn",
+    "record_access",
     "user_account_check_change",
     "user_create",
     "user_is_privileged",
     "user_may_manage_account",
     "user_may_set_password",
     "user_sync_role_rights",
+    "visit_note_addendum_add",
     "visit_note_save",
     "working_hours_validate_day",
 ]

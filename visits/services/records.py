@@ -1,19 +1,43 @@
-"""Writes to the medical record: visit notes and the chart-access audit trail."""
+"""Writes to the medical record: visit notes, their versions and addenda."""
 
 from django.db import transaction
 
 from clinic.errors import ApplicationError, ConflictError, PermissionDeniedError
-from visits.models import Appointment, ChartAccess, Patient, User, VisitNote
+from visits.models import (
+    AccessLogEntry,
+    AppointmentStatus,
+    User,
+    VisitNote,
+    VisitNoteAddendum,
+    VisitNoteVersion,
+)
+from visits.services.access_log import record_access
 from visits.services.appointments import DOCTOR, appointment_lock_for
 
 NOTE_SECTION_MAX_LENGTH = 20_000
+ADDENDUM_MAX_LENGTH = 20_000
+NOTE_CLOSED = "The visit is completed; add an addendum instead."
+NOTE_STILL_OPEN = "The visit is not completed yet; edit the note instead."
+
+Channel, What, Action = AccessLogEntry.Channel, AccessLogEntry.What, AccessLogEntry.Action
+
+
+def visit_note_is_closed(*, appointment) -> bool:
+    """A completed visit's note is part of the closed record: only addenda may follow."""
+    return appointment.status == AppointmentStatus.COMPLETED
 
 
 def visit_note_save(
-    *, user: User, appointment_id: int, sections: dict[str, str], base_version: int
+    *,
+    user: User,
+    appointment_id: int,
+    sections: dict[str, str],
+    base_version: int,
+    channel: str = Channel.API,
 ) -> VisitNote:
-    """Save the SOAP note of a visit, for its doctor. `base_version` is the version the editor
-    started from: if someone saved since, nothing is overwritten and a 409 says so."""
+    """Save the SOAP note of a visit, for its doctor, while the visit is not completed.
+    `base_version` is the version the editor started from: if someone saved since, nothing is
+    overwritten and a 409 says so. Every save is kept as a version (who, when, the text)."""
     unknown = set(sections) - set(VisitNote.SECTIONS)
     if unknown:
         raise ApplicationError(f"Unknown note sections: {', '.join(sorted(unknown))}.")
@@ -24,9 +48,12 @@ def visit_note_save(
                 field=name,
             )
     with transaction.atomic():
+        # The appointment's row lock also orders this save against the visit's completion.
         appointment, actor = appointment_lock_for(user, appointment_id)
         if actor != DOCTOR:
             raise PermissionDeniedError("Only the visit's doctor writes its note.")
+        if visit_note_is_closed(appointment=appointment):
+            raise ConflictError(NOTE_CLOSED)
         note, _ = VisitNote.objects.get_or_create(appointment=appointment)
         if base_version != note.version:
             raise ConflictError(
@@ -38,12 +65,46 @@ def visit_note_save(
         note.version += 1
         note.updated_by = user
         note.save()
+        VisitNoteVersion.objects.create(
+            note=note,
+            version=note.version,
+            saved_by=user,
+            **{section: getattr(note, section) for section in VisitNote.SECTIONS},
+        )
+        record_access(
+            viewer=user,
+            what=What.NOTE,
+            action=Action.CREATE if note.version == 1 else Action.UPDATE,
+            channel=channel,
+            appointment=appointment,
+        )
     return note
 
 
-def chart_access_record(
-    *, viewer: User, patient: Patient, channel: str, appointment: Appointment | None = None
-) -> ChartAccess:
-    return ChartAccess.objects.create(
-        viewer=viewer, patient=patient, appointment=appointment, channel=channel
-    )
+def visit_note_addendum_add(
+    *, user: User, appointment_id: int, text: str, channel: str = Channel.API
+) -> VisitNoteAddendum:
+    """Add a dated, unchangeable addendum to a completed visit's note, for its doctor."""
+    text = text.strip()
+    if not text:
+        raise ApplicationError("Write the addendum's text.", field="text")
+    if len(text) > ADDENDUM_MAX_LENGTH:
+        raise ApplicationError(
+            f"An addendum is at most {ADDENDUM_MAX_LENGTH} characters.", field="text"
+        )
+    with transaction.atomic():
+        appointment, actor = appointment_lock_for(user, appointment_id)
+        if actor != DOCTOR:
+            raise PermissionDeniedError("Only the visit's doctor adds to its note.")
+        if not visit_note_is_closed(appointment=appointment):
+            raise ConflictError(NOTE_STILL_OPEN)
+        note, _ = VisitNote.objects.get_or_create(appointment=appointment)
+        addendum = VisitNoteAddendum.objects.create(note=note, text=text, author=user)
+        record_access(
+            viewer=user,
+            what=What.NOTE,
+            action=Action.ADDENDUM,
+            channel=channel,
+            appointment=appointment,
+        )
+    return addendum

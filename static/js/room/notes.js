@@ -1,5 +1,7 @@
 // The doctor's SOAP note: saves as the doctor types, keeps a copy on this device until the
-// server has it, and retries after a dropped connection, so no text is lost.
+// server has it, and retries after a dropped connection, so no text is lost. Once the visit is
+// completed the server refuses saves for good (later changes are addenda): the editor says so
+// and stops.
 
 const SAVE_DELAY_MS = 800;
 const RETRY_MS = 3000;
@@ -19,6 +21,7 @@ export class NotesEditor {
     this.timer = null;
     this.saving = false;
     this.conflict = false;
+    this.closed = false;
     this.restoreDraft();
     form.addEventListener("input", () => this.changed());
     reloadButton.addEventListener("click", () => this.loadSaved());
@@ -57,6 +60,7 @@ export class NotesEditor {
   }
 
   async save() {
+    if (this.closed) return;
     if (this.saving || this.conflict) return this.saveSoon(SAVE_DELAY_MS);
     this.saving = true;
     const sections = this.sections();
@@ -69,6 +73,9 @@ export class NotesEditor {
       });
       const data = await response.json().catch(() => ({}));
       if (response.status === 409) {
+        // Either someone saved meanwhile or the visit was completed: the saved note tells which.
+        const saved = await this.fetchSaved();
+        if (saved?.closed) return this.close(data.detail, sections, saved);
         this.conflict = true;
         this.reloadButton.hidden = false;
         this.say("These notes were changed elsewhere. Your text is kept here; load the saved " +
@@ -90,10 +97,27 @@ export class NotesEditor {
     }
   }
 
+  async fetchSaved() {
+    const response = await fetch(this.url, { credentials: "same-origin" }).catch(() => null);
+    return response?.ok ? response.json() : null;
+  }
+
+  // The visit is completed: nothing more is saved here. Text typed since the last save stays
+  // on screen (not on this device: no page would ever restore it) to be copied into an addendum.
+  close(detail, sections, saved) {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const area of this.form.querySelectorAll("textarea")) area.readOnly = true;
+    this.reloadButton.hidden = true;
+    localStorage.removeItem(this.storageKey);
+    const unsaved = Object.keys(sections).some((name) => sections[name] !== (saved[name] || ""));
+    const hint = unsaved ? " Text not saved yet is still shown here: copy it into an addendum." : "";
+    this.say(`${detail || "The visit is completed; add an addendum instead."}${hint}`);
+  }
+
   async loadSaved() {
-    const response = await fetch(this.url, { credentials: "same-origin" });
-    if (!response.ok) return;
-    const data = await response.json();
+    const data = await this.fetchSaved();
+    if (!data) return;
     for (const area of this.form.querySelectorAll("textarea")) area.value = data[area.name] || "";
     this.version = data.version;
     this.conflict = false;

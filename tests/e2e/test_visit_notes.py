@@ -1,0 +1,57 @@
+"""The doctor's note in the room once the visit is completed: the server refuses saves for good
+(later changes are addenda), and the page says so instead of retrying."""
+
+import pytest
+
+from tests.e2e.visit import TIMEOUT, join_as_doctor_and_patient
+
+pytestmark = pytest.mark.slow
+
+# What a second tab of the doctor's would do: save the note on top of the latest version.
+SAVE_ELSEWHERE = """async (plan) => {
+    const url = JSON.parse(document.getElementById('room-config').textContent).notesUrl;
+    const saved = await (await fetch(url)).json();
+    const csrf = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
+    const response = await fetch(url, {
+        method: 'PUT',
+        headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrf},
+        body: JSON.stringify({...saved, plan, version: saved.version}),
+    });
+    if (!response.ok) throw new Error(`save elsewhere: ${response.status}`);
+}"""
+
+
+@pytest.mark.parametrize("media_mode", ["p2p"], indirect=True)
+def test_the_note_says_it_is_closed_once_the_visit_is_completed(live_clinic, browser):
+    doctor, _, _ = join_as_doctor_and_patient(browser, live_clinic)
+    doctor.click("#waiting-list button:has-text('Admit')")
+    doctor.wait_for_selector("#visit-status:text-is('In progress')", timeout=TIMEOUT)
+    doctor.fill("#note-subjective", "Fatigue for three weeks.")
+    doctor.wait_for_function(
+        "() => document.getElementById('notes-status').textContent.startsWith('Saved')",
+        timeout=TIMEOUT,
+    )
+
+    # A save from elsewhere (another tab) still reads as a conflict, with the saved version
+    # offered: only a completed visit closes the note.
+    doctor.evaluate(SAVE_ELSEWHERE, "Saved in another tab.")
+    doctor.fill("#note-objective", "Pale.")
+    doctor.wait_for_selector("#notes-status:has-text('changed elsewhere')", timeout=TIMEOUT)
+    doctor.click("#notes-reload")
+    doctor.wait_for_selector("#notes-status:text-is('Loaded the saved version.')", timeout=TIMEOUT)
+    assert doctor.input_value("#note-plan") == "Saved in another tab."
+
+    doctor.on("dialog", lambda dialog: dialog.accept())
+    doctor.click("#end-button")
+    doctor.wait_for_selector("#visit-status:text-is('Completed')", timeout=TIMEOUT)
+
+    doctor.fill("#note-plan", "Typed after the end.")
+    doctor.wait_for_selector(
+        "#notes-status:has-text('The visit is completed; add an addendum instead.')",
+        timeout=TIMEOUT,
+    )
+    assert "copy it into an addendum" in doctor.text_content("#notes-status")
+    assert doctor.evaluate("() => document.getElementById('note-plan').readOnly")
+    assert doctor.is_hidden("#notes-reload")
+    # Nothing left to retry, and nothing kept on the device that no page would restore.
+    assert doctor.evaluate("() => Object.keys(localStorage).every(k => !k.includes(':note:'))")
