@@ -161,7 +161,7 @@ class SessionQuotaError(ApplicationError):
 def _quota_error() -> SessionQuotaError:
     return SessionQuotaError(
         f"You already hold {settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT} video sessions in this "
-        "visit, the most allowed; close one or reload the page."
+        "visit, the most allowed; reload the page to start afresh."
     )
 
 
