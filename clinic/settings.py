@@ -273,6 +273,9 @@ CALLS_API_URL = env_url(
 ).rstrip("/")
 CALLS_CONNECT_TIMEOUT_SECONDS = env_int("CALLS_CONNECT_TIMEOUT_SECONDS", 3, minimum=1)
 CALLS_READ_TIMEOUT_SECONDS = env_int("CALLS_READ_TIMEOUT_SECONDS", 10, minimum=1)
+# Calls sessions one person may hold in one visit room: a page uses two (push and pull), and a
+# reload makes two more before the old page's are closed.
+CALLS_MAX_SESSIONS_PER_PARTICIPANT = env_int("CALLS_MAX_SESSIONS_PER_PARTICIPANT", 4, minimum=2)
 # Cloudflare TURN: with a key, browsers get short-lived TURN credentials; else the STUN list.
 TURN_KEY_ID = env_str("TURN_KEY_ID", "")
 TURN_KEY_API_TOKEN = env_str("TURN_KEY_API_TOKEN", "")

@@ -5,7 +5,7 @@ is checked by rooms.calls before anything reaches Calls.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -51,13 +51,28 @@ class CallsTrackSerializer(serializers.Serializer):
             raise serializers.ValidationError("A remote track needs sessionId and trackName.")
         if data.get("location") == "local" and not data.get("trackName"):
             raise serializers.ValidationError("A local track needs a trackName.")
+        if data.get("location") == "local" and "sessionId" in data:
+            raise serializers.ValidationError(
+                "A local track is published by this session: it names no sessionId."
+            )
         return data
 
 
-def _tracks_field(**kwargs):
-    return CallsTrackSerializer(
-        many=True, allow_empty=False, max_length=MAX_TRACKS_PER_CALL, **kwargs
-    )
+class CallsNewTrackSerializer(CallsTrackSerializer):
+    """tracks/new: each track says whether it is published (local) or pulled (remote)."""
+
+    location = serializers.ChoiceField(choices=["local", "remote"])
+
+
+class CallsUpdateTrackSerializer(CallsTrackSerializer):
+    """tracks/update: a transceiver (mid) of this session switches to another remote track
+    (what it may switch to is the proxy's rule: rooms.calls)."""
+
+    mid = serializers.CharField(max_length=64)
+
+
+def _tracks_field(serializer_class=CallsTrackSerializer, **kwargs):
+    return serializer_class(many=True, allow_empty=False, max_length=MAX_TRACKS_PER_CALL, **kwargs)
 
 
 def _offer(serializer) -> SessionDescription | None:
@@ -80,6 +95,10 @@ CALLS_RESPONSES = {
     409: errors.CONFLICT,
     503: errors.SERVICE_UNAVAILABLE,
 }
+SESSION_QUOTA = OpenApiResponse(
+    errors.DETAIL,
+    description="The caller already holds CALLS_MAX_SESSIONS_PER_PARTICIPANT sessions here.",
+)
 
 
 class CallsSessionNewApi(APIView):
@@ -89,7 +108,7 @@ class CallsSessionNewApi(APIView):
     @extend_schema(
         operation_id="calls_sessions_new",
         request=NewSessionSerializer,
-        responses={**CALLS_RESPONSES, 201: OpenApiTypes.OBJECT},
+        responses={**CALLS_RESPONSES, 201: OpenApiTypes.OBJECT, 429: SESSION_QUOTA},
     )
     def post(self, request, room_id):
         body = _valid(self.NewSessionSerializer, request)
@@ -100,7 +119,7 @@ class CallsSessionNewApi(APIView):
 class CallsTracksNewApi(APIView):
     class TracksNewSerializer(serializers.Serializer):
         sessionDescription = CallsSessionDescriptionSerializer(required=False)
-        tracks = _tracks_field()
+        tracks = _tracks_field(CallsNewTrackSerializer)
 
     @extend_schema(
         operation_id="calls_tracks_new", request=TracksNewSerializer, responses=CALLS_RESPONSES
@@ -152,7 +171,7 @@ class CallsTracksCloseApi(APIView):
 
 class CallsTracksUpdateApi(APIView):
     class TracksUpdateSerializer(serializers.Serializer):
-        tracks = _tracks_field()
+        tracks = _tracks_field(CallsUpdateTrackSerializer)
 
     @extend_schema(
         operation_id="calls_tracks_update",

@@ -2,9 +2,11 @@
 
 The browser never holds the app secret: it asks us, and we ask Calls only after checking the
 request against the room state. The caller must be an admitted participant of the room; a
-session id must be one this person created in this room; a remote track must be one that an
-admitted participant of the same room published through us. Anything else is refused before
-Calls is reached.
+session id must be one this person created in this room (and not yet closed by the room: see
+rooms.calls_sessions); a remote track must be one that an admitted participant of the same room
+published through us, and every track that names another session is a remote one. Each person
+holds at most CALLS_MAX_SESSIONS_PER_PARTICIPANT sessions in a room. Anything else is refused
+before Calls is reached.
 """
 
 import logging
@@ -32,6 +34,7 @@ from rooms.calls_client import (
     TracksResult,
     get_calls_client,
 )
+from rooms.calls_sessions import close_sessions
 from rooms.services import (
     ROOM_CLOSED,
     STATE_GRACE_SECONDS,
@@ -149,22 +152,75 @@ def _keep_with_room(caller: CallsCaller) -> None:
     async_to_sync(_store().expire)(caller.access.room, max(seconds, 60))
 
 
-def session_new(caller: CallsCaller, offer: SessionDescription | None) -> dict:
-    result = _calling(lambda: get_calls_client().new_session(offer=offer))
-    async_to_sync(_store().calls_session_add)(
-        caller.access.room, result.session_id, caller.access.user_id
+class SessionQuotaError(ApplicationError):
+    """The caller already holds as many Calls sessions in this room as anyone may."""
+
+    status_code = 429
+
+
+def _quota_error() -> SessionQuotaError:
+    return SessionQuotaError(
+        f"You already hold {settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT} video sessions in this "
+        "visit, the most allowed; reload the page to start afresh."
     )
+
+
+def _make_room_for_a_session(caller: CallsCaller) -> None:
+    """At the cap, close the caller's sessions left behind by an earlier page (made on another
+    connection and not announced by this one); refuse if that frees nothing."""
+    room, me = caller.access.room, caller.participant
+    held = {
+        session_id: maker
+        for session_id, (owner, maker) in async_to_sync(_store().calls_sessions)(room).items()
+        if owner == caller.access.user_id
+    }
+    if len(held) < settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT:
+        return
+    left_behind = [
+        session_id
+        for session_id, maker in held.items()
+        if maker != me.participant_id and session_id != me.session_id
+    ]
+    if len(held) - len(left_behind) >= settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT:
+        raise _quota_error()
+    async_to_sync(close_sessions)(room, left_behind)
+
+
+def session_new(caller: CallsCaller, offer: SessionDescription | None) -> dict:
+    _make_room_for_a_session(caller)
+    result = _calling(lambda: get_calls_client().new_session(offer=offer))
+    added = async_to_sync(_store().calls_session_add_capped)(
+        caller.access.room,
+        result.session_id,
+        caller.access.user_id,
+        caller.participant.participant_id,
+        settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT,
+    )
+    if not added:
+        # Concurrent requests raced past the check: this one is refused, and its session, never
+        # handed out, expires unused at Calls.
+        raise _quota_error()
     _keep_with_room(caller)
     return result.raw
+
+
+def _require_tracks_allowed(caller: CallsCaller, tracks: list[dict]) -> None:
+    """Every track object, before anything reaches Calls: a track that names a session is one
+    to pull, and must be pullable; our own tracks name no session."""
+    for track in tracks:
+        if track.get("sessionId") or track.get("location") == "remote":
+            if track.get("location", "remote") != "remote":
+                raise PermissionDeniedError(
+                    'A track naming another session is a remote one (location "remote").'
+                )
+            _require_pullable(caller, track)
 
 
 def tracks_new(
     caller: CallsCaller, session_id: str, tracks: list[dict], offer: SessionDescription | None
 ) -> dict:
     _require_own_session(caller, session_id)
-    for track in tracks:
-        if track.get("location") == "remote":
-            _require_pullable(caller, track)
+    _require_tracks_allowed(caller, tracks)
     result: TracksResult = _calling(
         lambda: get_calls_client().new_tracks(session_id, tracks, offer)
     )
@@ -208,8 +264,12 @@ def tracks_close(
 def tracks_update(caller: CallsCaller, session_id: str, tracks: list[dict]) -> dict:
     _require_own_session(caller, session_id)
     for track in tracks:
-        if track.get("location") == "remote" or track.get("sessionId"):
-            _require_pullable(caller, track)
+        if track.get("location", "remote") != "remote":
+            raise ApplicationError("Only pulled (remote) tracks can be switched.")
+        if ("sessionId" in track) != ("trackName" in track):
+            # Without its session, the new track could not be checked: name both, or neither.
+            raise ApplicationError("Name the track to play by both sessionId and trackName.")
+    _require_tracks_allowed(caller, tracks)
     return _calling(lambda: get_calls_client().update_tracks(session_id, tracks)).raw
 
 

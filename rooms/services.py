@@ -4,6 +4,7 @@ The consumer only moves frames; everything it does goes through these functions,
 the shared room state (rooms.state) and tell the room's members through the channel layer.
 """
 
+import asyncio
 import contextlib
 import secrets
 import time
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from clinic.errors import ApplicationError
+from rooms.calls_sessions import close_sessions_of
 from rooms.models import ChatMessage
 from rooms.protocol import ProtocolError
 from rooms.selectors import room_join_window
@@ -139,6 +141,28 @@ async def leave(access: RoomAccess, participant_id: str, channel_name: str) -> N
     await get_channel_layer().group_discard(access.group, channel_name)
     if await get_room_state_store().remove(access.room, participant_id):
         await _broadcast_changed(access)
+        if settings.CALLS_APP_ID:
+            _in_background(_close_calls_unless_back(access))
+
+
+# Tasks started by leave(), kept so that they are not collected before they finish.
+_background: set[asyncio.Task] = set()
+
+
+def _in_background(coroutine) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _close_calls_unless_back(access: RoomAccess) -> None:
+    """A reload or a dropped socket comes back with the same Calls sessions (or new ones)
+    within moments; someone still away after the silence timeout has gone, and so do their
+    sessions."""
+    await asyncio.sleep(settings.ROOM_SILENCE_TIMEOUT_SECONDS)
+    participants = await get_room_state_store().participants(access.room)
+    if not any(p.user_id == access.user_id for p in participants):
+        await close_sessions_of(access.room, access.user_id)
 
 
 async def heard_from(access: RoomAccess, participant_id: str) -> None:
@@ -152,7 +176,12 @@ async def drop_silent(access: RoomAccess) -> int:
     cutoff = time.time() - settings.ROOM_SILENCE_TIMEOUT_SECONDS
     dropped = 0
     for participant_id in await store.silent_since(access.room, cutoff):
-        dropped += await store.remove(access.room, participant_id)
+        silent = await store.get(access.room, participant_id)
+        if await store.remove(access.room, participant_id):
+            dropped += 1
+            # Silent for the whole timeout: no live connection is coming back for these.
+            if silent is not None:
+                await close_sessions_of(access.room, silent.user_id)
     if dropped:
         await _broadcast_changed(access)
     return dropped
@@ -202,6 +231,7 @@ async def admit(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
 async def deny(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
     target = await _waiting_patient(access, doctor_pid, target_pid)
     await _send_away(access, target, "room.denied")
+    await close_sessions_of(access.room, target.user_id)
 
 
 async def remove(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
@@ -213,6 +243,8 @@ async def remove(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
         raise ProtocolError("conflict", "Use 'end' to finish the visit.")
     await get_room_state_store().revoke_user(access.room, target.user_id)
     await _send_away(access, target, "room.removed")
+    # Every session they hold here, not only the one announced: nothing of theirs plays on.
+    await close_sessions_of(access.room, target.user_id)
 
 
 async def _send_away(access: RoomAccess, target: Participant, event: str) -> None:
@@ -226,6 +258,7 @@ async def end(access: RoomAccess, doctor_pid: str) -> None:
     await _require_doctor(access, doctor_pid)
     await _transition(access.user_id, access.appointment_id, "complete")
     await get_channel_layer().group_send(access.group, {"type": "room.ended"})
+    await close_sessions_of(access.room)
     await get_room_state_store().clear(access.room)
 
 

@@ -73,6 +73,17 @@ class RoomStateStore(Protocol):
 
     async def expire(self, room: str, seconds: int) -> None: ...
     async def clear(self, room: str) -> None: ...
+    async def calls_sessions(self, room: str) -> dict[str, tuple[int, str | None]]:
+        """Every Calls session made through us in the room: {session id: (owner user id, the
+        participant id (connection) that made it, when known)}."""
+
+    async def calls_session_add_capped(
+        self, room: str, session_id: str, user_id: int, participant_id: str, cap: int
+    ) -> bool:
+        """Record the session unless its owner already holds `cap` in the room; in one step."""
+
+    async def calls_sessions_forget(self, room: str, session_ids: list[str]) -> None:
+        """Forget sessions and what they published: the proxy refuses them from now on."""
 
 
 class MemoryRoomStateStore:
@@ -84,6 +95,7 @@ class MemoryRoomStateStore:
         self._admitted: dict[str, set[int]] = {}
         self._calls_sessions: dict[str, dict[str, int]] = {}
         self._calls_tracks: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
+        self._calls_makers: dict[str, dict[str, str]] = {}
 
     async def add(self, room, participant, now):
         members = self._participants.setdefault(room, {})
@@ -158,9 +170,30 @@ class MemoryRoomStateStore:
             self._admitted,
             self._calls_sessions,
             self._calls_tracks,
+            self._calls_makers,
         )
         for store in stores:
             store.pop(room, None)
+
+    async def calls_sessions(self, room):
+        makers = self._calls_makers.get(room, {})
+        return {
+            session_id: (owner, makers.get(session_id))
+            for session_id, owner in self._calls_sessions.get(room, {}).items()
+        }
+
+    async def calls_session_add_capped(self, room, session_id, user_id, participant_id, cap):
+        sessions = self._calls_sessions.setdefault(room, {})
+        if sum(owner == user_id for owner in sessions.values()) >= cap:
+            return False
+        sessions[session_id] = user_id
+        self._calls_makers.setdefault(room, {})[session_id] = participant_id
+        return True
+
+    async def calls_sessions_forget(self, room, session_ids):
+        for session_id in session_ids:
+            for store in (self._calls_sessions, self._calls_tracks, self._calls_makers):
+                store.get(room, {}).pop(session_id, None)
 
 
 # Add a participant and drop the same user's earlier entries, in one atomic step.
@@ -188,6 +221,34 @@ for key, value in pairs(cjson.decode(ARGV[2])) do entry[key] = value end
 local merged = cjson.encode(entry)
 redis.call('HSET', KEYS[1], ARGV[1], merged)
 return merged
+"""
+
+
+# Record a Calls session unless its owner already holds ARGV[3] sessions, in one atomic step.
+_ADD_CAPPED_SCRIPT = """
+local held = 0
+for _, owner in ipairs(redis.call('HVALS', KEYS[1])) do
+  if owner == ARGV[2] then held = held + 1 end
+end
+if held >= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+# Forget Calls sessions (ARGV) and every track they published, in one atomic step.
+_FORGET_SESSIONS_SCRIPT = """
+local forgotten = {}
+for _, session in ipairs(ARGV) do
+  redis.call('HDEL', KEYS[1], session)
+  redis.call('HDEL', KEYS[3], session)
+  forgotten[session .. '/'] = true
+end
+for _, key in ipairs(redis.call('HKEYS', KEYS[2])) do
+  local slash = string.find(key, '/', 1, true)
+  if slash and forgotten[string.sub(key, 1, slash)] then redis.call('HDEL', KEYS[2], key) end
+end
+return 1
 """
 
 
@@ -308,7 +369,7 @@ class RedisRoomStateStore:
         }
 
     def _all_keys(self, room: str) -> tuple[str, ...]:
-        return (*self._keys(room), *self._calls_keys(room))
+        return (*self._keys(room), *self._calls_keys(room), self._calls_makers_key(room))
 
     async def expire(self, room, seconds):
         async with self._client().pipeline(transaction=True) as pipe:
@@ -318,6 +379,44 @@ class RedisRoomStateStore:
 
     async def clear(self, room):
         await self._client().delete(*self._all_keys(room))
+
+    def _calls_makers_key(self, room: str) -> str:
+        # session id -> the participant id (connection) that made it
+        return f"{self._prefix}{room}:calls-makers"
+
+    async def calls_sessions(self, room):
+        sessions_key = self._calls_keys(room)[0]
+        async with self._client().pipeline(transaction=True) as pipe:
+            pipe.hgetall(sessions_key)
+            pipe.hgetall(self._calls_makers_key(room))
+            owners, makers = await pipe.execute()
+        return {
+            session.decode(): (int(owner), (makers.get(session) or b"").decode() or None)
+            for session, owner in owners.items()
+        }
+
+    async def calls_session_add_capped(self, room, session_id, user_id, participant_id, cap):
+        added = await self._client().eval(
+            _ADD_CAPPED_SCRIPT,
+            2,
+            self._calls_keys(room)[0],
+            self._calls_makers_key(room),
+            session_id,
+            str(user_id),
+            participant_id,
+            cap,
+        )
+        return bool(added)
+
+    async def calls_sessions_forget(self, room, session_ids):
+        if session_ids:
+            await self._client().eval(
+                _FORGET_SESSIONS_SCRIPT,
+                3,
+                *self._calls_keys(room),
+                self._calls_makers_key(room),
+                *session_ids,
+            )
 
 
 _store: RoomStateStore | None = None

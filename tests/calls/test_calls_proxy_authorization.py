@@ -8,6 +8,7 @@ from asgiref.sync import async_to_sync
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from rooms import calls_sessions
 from rooms.state import Participant, get_room_state_store
 from tests.factories import at, make_appointment, make_patient
 
@@ -232,3 +233,142 @@ def test_turn_credentials_are_fetched_server_side_and_cached(visit, settings, sc
     assert request["path"] == "/v1/turn/keys/key1/credentials/generate-ice-servers"
     assert request["authorization"] == "Bearer turn-token"
     assert request["body"] == {"ttl": settings.TURN_CREDENTIAL_TTL_SECONDS}
+
+
+# --- Quota and track objects (issue 10, item 12) -----------------------------------------------
+
+
+def test_a_participant_holds_at_most_the_cap_of_sessions(visit, calls_on, settings):
+    settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT = 4
+    _enter(visit, visit.patient.user)
+    patient = _api(visit.patient.user)
+    for number in range(4):
+        _new_session(patient, visit, calls_on, f"sess-{number}")
+    before = len(calls_on.requests)
+    refused = patient.post(_url(visit, "calls-session-new"), {}, format="json")
+    assert refused.status_code == 429, refused.content
+    assert "the most allowed" in refused.json()["detail"]
+    assert len(calls_on.requests) == before  # refused before Calls
+    # The doctor's own quota is untouched by the patient's.
+    _enter(visit, visit.doctor.user)
+    _new_session(_api(visit.doctor.user), visit, calls_on, "sess-doctor")
+
+
+def test_a_reloaded_page_gets_sessions_in_place_of_those_its_earlier_page_left(
+    visit, calls_on, settings
+):
+    settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT = 4
+    _enter(visit, visit.patient.user)
+    patient = _api(visit.patient.user)
+    for number in range(4):
+        _new_session(patient, visit, calls_on, f"old-{number}")
+    # The page reloads: a new connection (room entry) of the same person.
+    reloaded = Participant(
+        participant_id="p-reloaded",
+        user_id=visit.patient.user_id,
+        display_name="Patient",
+        role="patient",
+        status="admitted",
+        channel_name="test.reloaded",
+    )
+    async_to_sync(get_room_state_store().add)(visit.room_id.hex, reloaded, 0.0)
+    # Every answer from now on (the new session's, and the closings' of the old ones, which run
+    # meanwhile) names the new session and no tracks.
+    calls_on.default = (201, {"sessionId": "new-0"}, 0.0)
+    response = patient.post(_url(visit, "calls-session-new"), {}, format="json")
+    assert response.status_code == 201, response.content
+    assert calls_sessions.wait_until_closed(10)
+    held = async_to_sync(get_room_state_store().calls_sessions)(visit.room_id.hex)
+    assert held == {"new-0": (visit.patient.user_id, "p-reloaded")}
+    # The left-behind sessions were closed at Calls (asked for their state, to close each).
+    asked = {r["path"] for r in calls_on.requests if r["method"] == "GET"}
+    assert asked == {f"/v1/apps/app1/sessions/old-{number}" for number in range(4)}
+    gone = patient.get(_url(visit, "calls-session", "old-0"))
+    assert gone.status_code == 404
+
+
+TRACK_OBJECTS = [
+    # (endpoint, track object, status): nothing of these may reach Calls.
+    # No location, naming someone else's session: was forwarded unchecked.
+    ("calls-tracks-new", {"sessionId": "sess-doctor", "trackName": "cam"}, 400),
+    ("calls-tracks-new", {"sessionId": "sess-outside", "trackName": "secret-cam"}, 400),
+    ("calls-tracks-new", {"trackName": "cam"}, 400),
+    # A local track names no session (it would be published into another's session).
+    ("calls-tracks-new", {"location": "local", "sessionId": "sess-doctor", "trackName": "x"}, 400),
+    (
+        "calls-tracks-new",
+        {"location": "remote", "sessionId": "sess-outside", "trackName": "secret-cam"},
+        403,
+    ),
+    (
+        "calls-tracks-new",
+        {"location": "remote", "sessionId": "sess-doctor", "trackName": "nope"},
+        403,
+    ),
+    # tracks/update switches a transceiver to another remote track, and only that.
+    (
+        "calls-tracks-update",
+        {"mid": "0", "sessionId": "sess-outside", "trackName": "secret-cam"},
+        403,
+    ),
+    (
+        "calls-tracks-update",
+        {"mid": "0", "location": "remote", "sessionId": "sess-outside", "trackName": "secret-cam"},
+        403,
+    ),
+    ("calls-tracks-update", {"mid": "0", "location": "local", "trackName": "cam"}, 400),
+    ("calls-tracks-update", {"mid": "0", "trackName": "secret-cam"}, 400),
+    ("calls-tracks-update", {"mid": "0", "sessionId": "sess-doctor"}, 400),
+    ("calls-tracks-update", {"sessionId": "sess-doctor", "trackName": "cam"}, 400),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "track", "status"), TRACK_OBJECTS)
+def test_every_track_object_is_checked_before_calls(visit, calls_on, endpoint, track, status):
+    other_visit = make_appointment(start=at(minutes=5), status="confirmed")
+    _enter(other_visit, other_visit.doctor.user)
+    outsider = _api(other_visit.doctor.user)
+    _push(
+        outsider,
+        other_visit,
+        calls_on,
+        _new_session(outsider, other_visit, calls_on, "sess-outside"),
+        track="secret-cam",
+    )
+    _enter(visit, visit.doctor.user)
+    _enter(visit, visit.patient.user)
+    doctor = _api(visit.doctor.user)
+    _push(doctor, visit, calls_on, _new_session(doctor, visit, calls_on, "sess-doctor"))
+    patient = _api(visit.patient.user)
+    patient_session = _new_session(patient, visit, calls_on, "sess-patient")
+    before = len(calls_on.requests)
+    send = patient.post if endpoint == "calls-tracks-new" else patient.put
+    response = send(_url(visit, endpoint, patient_session), {"tracks": [track]}, format="json")
+    assert response.status_code == status, response.content
+    assert response.json()
+    assert len(calls_on.requests) == before
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "track"),
+    [
+        (
+            "calls-tracks-new",
+            {"location": "remote", "sessionId": "sess-doctor", "trackName": "cam"},
+        ),
+        ("calls-tracks-update", {"mid": "1", "sessionId": "sess-doctor", "trackName": "cam"}),
+        ("calls-tracks-update", {"mid": "1", "simulcast": {"preferredRid": "h"}}),
+    ],
+)
+def test_track_objects_that_pull_from_the_room_are_forwarded(visit, calls_on, endpoint, track):
+    _enter(visit, visit.doctor.user)
+    _enter(visit, visit.patient.user)
+    doctor = _api(visit.doctor.user)
+    _push(doctor, visit, calls_on, _new_session(doctor, visit, calls_on, "sess-doctor"))
+    patient = _api(visit.patient.user)
+    patient_session = _new_session(patient, visit, calls_on, "sess-patient")
+    calls_on.then(200, {"requiresImmediateRenegotiation": False, "tracks": [{"mid": "1"}]})
+    send = patient.post if endpoint == "calls-tracks-new" else patient.put
+    response = send(_url(visit, endpoint, patient_session), {"tracks": [track]}, format="json")
+    assert response.status_code == 200, response.content
+    assert calls_on.requests[-1]["body"] == {"tracks": [track]}

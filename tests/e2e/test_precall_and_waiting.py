@@ -4,6 +4,8 @@ meter moves, people can join with camera and microphone off, a
 waiting patient keeps their place across a reload, and the doctor's Deny and Remove, and the
 patient's Leave, end the visit for that patient with a reason."""
 
+import time
+
 import pytest
 
 from tests.e2e.visit import (
@@ -129,3 +131,22 @@ def test_the_doctor_can_remove_an_admitted_patient(live_clinic, browser):
     patient.wait_for_selector("#ended:not([hidden])", timeout=TIMEOUT)
     assert patient.text_content("#ended-reason") == "The doctor removed you from the visit."
     doctor.wait_for_selector(".tile--remote", state="detached", timeout=TIMEOUT)
+
+
+def test_a_removed_patient_is_cut_off_at_once_not_after_the_leave_grace(live_clinic, browser):
+    doctor, patient, _ = join_as_doctor_and_patient(browser, live_clinic)
+    doctor.click("#waiting-list button:has-text('Admit')")
+    doctor.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+    # The doctor's connection to the patient, kept to look at after the page lets it go.
+    doctor.evaluate("() => { window.removedPc = [...window.clinicMeet.peers.values()][0].link.pc }")
+    doctor.click("#participant-list button:has-text('Remove')")
+    started = time.monotonic()
+    # Closed by the doctor's page itself (signalingState "closed" only follows pc.close()),
+    # well within the 8 s grace a reconnect gets.
+    doctor.wait_for_function("() => window.removedPc.signalingState === 'closed'", timeout=2_000)
+    closed_after = time.monotonic() - started
+    assert closed_after < 2, closed_after
+    assert doctor.evaluate("() => window.clinicMeet.peers.size") == 0
+    assert doctor.query_selector(".tile--remote") is None
+    patient.wait_for_selector("#ended:not([hidden])", timeout=TIMEOUT)
+    assert patient.text_content("#ended-reason") == "The doctor removed you from the visit."

@@ -224,3 +224,19 @@ def test_through_calls_the_room_follows_reconnects_reloads_and_leaving(live_clin
     patient.click("#join-button")
     doctor.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
     frames_grow(doctor)
+
+
+@pytest.mark.parametrize("media_mode", ["calls"], indirect=True)
+def test_through_calls_a_removed_patient_is_dropped_at_once(live_clinic, browser):
+    doctor, patient, _ = join_as_doctor_and_patient(browser, live_clinic)
+    doctor.click("#waiting-list button:has-text('Admit')")
+    for page in (doctor, patient):
+        page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+    assert doctor.evaluate("() => window.clinicMeet.calls.pulled.size") > 0
+    doctor.click("#participant-list button:has-text('Remove')")
+    # The doctor's page stops pulling the patient's tracks and drops the tile at once, not
+    # after the grace a reconnect gets (the server closed the patient's sessions meanwhile).
+    doctor.wait_for_function("() => window.clinicMeet.calls.pulled.size === 0", timeout=2_000)
+    doctor.wait_for_selector(".tile--remote", state="detached", timeout=2_000)
+    patient.wait_for_selector("#ended:not([hidden])", timeout=TIMEOUT)
+    assert patient.text_content("#ended-reason") == "The doctor removed you from the visit."

@@ -42,6 +42,7 @@ const room = {
   calls: null,
   leavingSessions: new Map(), // Calls session id -> timer, while nobody announces it
   leavingTiles: new Map(), // user id -> timer, while they are not in the room (Calls mode)
+  sentAway: new Set(), // participant ids the doctor asked to remove or deny
   tiles: new Map(), // user id -> tile element
   waitingCount: 0,
   lastNotice: null,
@@ -196,6 +197,7 @@ function onFrame(frame) {
 function onState(state) {
   // Each connection is a fresh room entry: tell it our media state once.
   const newConnection = room.me?.participant_id !== state.you.participant_id;
+  const previous = room.participants;
   room.me = state.you;
   room.participants = state.participants;
   const mine = state.participants.find((p) => p.participant_id === state.you.participant_id);
@@ -232,7 +234,28 @@ function onState(state) {
   $("alone").hidden = others.length > 0;
   if (config.callsUrl) syncCalls(others);
   else syncPeers(others);
+  forgetSentAway(previous, state.participants);
   for (const other of others) renderTile(other);
+}
+
+// Someone the doctor removed (or turned away) is no longer listed: the server has sent them
+// out, so they are not reconnecting. Their media goes at once, without the leave grace.
+function forgetSentAway(previous, current) {
+  for (const pid of [...room.sentAway]) {
+    if (current.some((p) => p.participant_id === pid)) continue;
+    room.sentAway.delete(pid);
+    const gone = previous.find((p) => p.participant_id === pid);
+    if (!gone) continue;
+    dropPeer(gone.user_id);
+    clearTimeout(room.leavingTiles.get(gone.user_id));
+    room.leavingTiles.delete(gone.user_id);
+    removeTile(gone.user_id);
+    if (gone.session_id && room.calls) {
+      clearTimeout(room.leavingSessions.get(gone.session_id));
+      room.leavingSessions.delete(gone.session_id);
+      room.calls.drop(gone.session_id).catch((error) => console.warn("drop failed", error));
+    }
+  }
 }
 
 async function onSignal({ from, data }) {
@@ -503,7 +526,10 @@ function personRow(participant, what, actions) {
     button.className = `button button--small ${style}`;
     button.textContent = text;
     button.setAttribute("aria-label", `${text} ${participant.display_name}`);
-    button.addEventListener("click", () => room.socket.send(frame));
+    button.addEventListener("click", () => {
+      if (frame.type === "remove" || frame.type === "deny") room.sentAway.add(frame.participant_id);
+      room.socket.send(frame);
+    });
     item.append(button);
   }
   return item;
