@@ -28,7 +28,8 @@ from websockets.exceptions import ConnectionClosed
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The suite's database on the local server when the run sets no REDIS_URL (0 is left to an app).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/1"
 START_TIMEOUT_SECONDS = 90
 # Settings the servers get from us only, never inherited from the test run's environment.
 _OWN_SETTINGS = {

@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import pytest_asyncio
@@ -32,8 +31,6 @@ from tests.rooms_live.live_stack import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
 
-# A Redis database of this module's own (the suite's tests use 0), emptied before and after.
-REDIS_DB = 11
 SILENCE_TIMEOUT = 5
 # A killed process's participant must be gone by then: the timeout, plus up to one touch
 # interval before the kill (timeout / 4), one sweep interval (timeout / 3) and some slack.
@@ -43,8 +40,9 @@ VISITS = 3
 
 
 def _redis_url() -> str:
-    parts = urlsplit(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{REDIS_DB}", "", ""))
+    # The run's Redis, never flushed: the room state's keys carry a prefix of this module's
+    # own (deleted at the end) and channel names are random.
+    return os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
 
 
 class Cluster:
@@ -86,7 +84,6 @@ def cluster(tmp_path_factory):
         client.ping()
     except redis.RedisError as error:
         pytest.skip(f"two server processes need a shared Redis ({redis_url}): {error}")
-    client.flushdb()
     folder = tmp_path_factory.mktemp("room-multiprocess")
     database = create_postgres_database(postgres)
     prefix = f"live-mp:{secrets.token_hex(4)}:"
@@ -106,7 +103,8 @@ def cluster(tmp_path_factory):
         for server in cluster.servers if cluster else []:
             server.stop()
         database.drop()
-        client.flushdb()
+        for key in client.scan_iter(match=f"{prefix}*", count=500):
+            client.delete(key)
         client.close()
 
 

@@ -1,6 +1,7 @@
 """Both room-state backends keep a room consistent under concurrent joins, leaves and updates."""
 
 import asyncio
+import os
 import secrets
 import time
 
@@ -9,7 +10,9 @@ import redis
 
 from rooms.state import MemoryRoomStateStore, Participant, RedisRoomStateStore
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# The run's Redis, else the suite's database on the local server (0 is left to an app); the
+# keys carry a random prefix.
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1"
 pytestmark = pytest.mark.asyncio
 
 
