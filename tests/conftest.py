@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import cache
 
 from rooms.state import reset_room_state_store
@@ -44,3 +45,18 @@ def _fresh_room_state(settings):
     reset_room_state_store()
     yield
     reset_room_state_store()
+
+
+@pytest.fixture
+def hashing(monkeypatch) -> list[str]:
+    """The passwords hashed from now on (the suite's hasher): to check one against a stored
+    hash, or, for an unknown username, as a decoy that takes as long (Django's ModelBackend)."""
+    hashed: list[str] = []
+    encode = MD5PasswordHasher.encode
+
+    def counted_encode(self, password, salt):
+        hashed.append(password)
+        return encode(self, password, salt)
+
+    monkeypatch.setattr(MD5PasswordHasher, "encode", counted_encode)
+    return hashed

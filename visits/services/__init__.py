@@ -9,6 +9,13 @@ from visits.services.appointments import (
     appointment_reschedule,
     appointment_transition,
 )
+from visits.services.credentials import (
+    SIGNED_OUT_EVENT,
+    user_credentials_changed,
+    user_sign_out_everywhere,
+    user_sockets_group,
+    user_tokens_revoke,
+)
 from visits.services.people import (
     CLINIC_STAFF_GROUP,
     clinic_staff_group_sync,
@@ -25,6 +32,7 @@ from visits.services.records import chart_access_record, visit_note_save
 __all__ = [
     "CLINIC_STAFF_GROUP",
     "OVERLAP_CONSTRAINT",
+    "SIGNED_OUT_EVENT",
     "TRANSITIONS",
     "appointment_actor",
     "appointment_book",
@@ -38,7 +46,11 @@ __all__ = [
     "patient_create",
     "patient_save_with_unique_mrn",
     "user_create",
+    "user_credentials_changed",
+    "user_sign_out_everywhere",
+    "user_sockets_group",
     "user_sync_role_rights",
+    "user_tokens_revoke",
     "visit_note_save",
     "working_hours_validate_day",
 ]
