@@ -19,8 +19,8 @@ def _test_settings(settings):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    # The login throttle counts failures in the cache (Redis when REDIS_URL is set): no test
-    # may inherit another's failed sign-ins.
+    # The cache is Redis when REDIS_URL is set, shared by every test: none may inherit
+    # another's entries (failed sign-ins are counted in the database, which tests roll back).
     cache.clear()
     yield
     cache.clear()
