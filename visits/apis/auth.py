@@ -36,8 +36,8 @@ class SignInLockedOut(APIException):
 class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # No account has a longer username; longer ones are refused before any sign-in attempt
-        # (the lockout's records keep at most 255 characters of one).
+        # No account has a longer username: a longer one is refused as input, before it reaches
+        # the lockout's records (255 characters; PostgreSQL would refuse the insert, a 500).
         self.fields[self.username_field] = serializers.CharField(
             write_only=True, max_length=User._meta.get_field(User.USERNAME_FIELD).max_length
         )
