@@ -56,9 +56,11 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",  # refresh tokens rotate; logout revokes
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from our own static files
     "clinic",
+    "axes",  # sign-in lockout; before visits, whose post_migrate grants staff its permissions
     "visits",
     "rooms",
 ]
@@ -75,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
 ]
 
 ROOT_URLCONF = "clinic.urls"
@@ -170,6 +173,27 @@ LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)
 
+# Sign-in lockout (django-axes) on every entry point: portal, admin and the API's token.
+# Axes' backend comes first, so a locked sign-in is refused before any password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "visits.lockout.LockoutHandler"
+# Failures counted per username (whether or not it exists, so a lockout tells nothing) and
+# per client address; either reaching its limit locks, even the right password.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_LOCKOUT_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LOGIN_LOCKOUT_FAILURES_PER_ADDRESS = env_int("LOGIN_LOCKOUT_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Every attempt during a lockout restarts it, so "try again in N minutes" holds from any attempt.
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# A successful sign-in forgives that account's own earlier mistakes (see LockoutHandler).
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "visits.lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "visits.views.login.locked_out"
+AXES_VERBOSE = False
+
 # --- REST API -------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -183,11 +207,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "clinic.pagination.PageNumberPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.exception_handler.api_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {
-        # Failed sign-ins per client address; successful ones are not counted.
-        "login_failures": env_str("LOGIN_FAILURE_RATE", "5/min"),
-    },
-    # Client addresses for throttling: 0 trusts no X-Forwarded-For (no proxy in front).
+    # Client addresses (throttling, sign-in lockout): 0 trusts no X-Forwarded-For (no proxy).
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 SIMPLE_JWT = {
@@ -195,6 +215,11 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=env_int("JWT_REFRESH_HOURS", 24, minimum=1)),
     "UPDATE_LAST_LOGIN": True,
     "TOKEN_OBTAIN_SERIALIZER": "visits.apis.auth.RoleTokenObtainPairSerializer",
+    # Each refresh hands out a new refresh token and retires the old one (a replay is refused).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a digest of the password hash: a new password voids every earlier token.
+    "CHECK_REVOKE_TOKEN": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Clinic Meet API",

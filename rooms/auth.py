@@ -1,7 +1,9 @@
 """WebSocket authentication by JWT, beside the portal's session cookie.
 
 Browsers send the session cookie; other clients send `Authorization: Bearer <access>` or
-`?token=<access>` (browsers cannot set headers on a WebSocket).
+`?token=<access>` (browsers cannot set headers on a WebSocket). simplejwt's JWTAuthentication
+also refuses tokens of inactive users and tokens issued before the password last changed
+(SIMPLE_JWT's CHECK_REVOKE_TOKEN); sockets already open are closed by RoomConsumer.user_signed_out.
 """
 
 from urllib.parse import parse_qs

@@ -13,6 +13,7 @@ from rooms.protocol import ProtocolError, parse_frame
 from rooms.rate_limit import TokenBucket
 from rooms.services import ABUSE, REPLACED, TIMED_OUT, RoomClosed
 from rooms.state import ADMITTED
+from visits.services import user_sockets_group
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except RoomClosed as closed:
             await self._close(closed)
             return
+        # Told to close when the user's credentials change (visits.services.credentials);
+        # Channels leaves self.groups on disconnect.
+        self.groups.append(user_sockets_group(self.access.user_id))
+        await self.channel_layer.group_add(self.groups[-1], self.channel_name)
         self.bucket = TokenBucket(rate=50, burst=100)
         self.errors = 0
         self.last_frame = self.last_touch = time.monotonic()
@@ -169,6 +174,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def room_replaced(self, event: dict) -> None:
         self.participant_id = None
         await self._close(RoomClosed(REPLACED, "You joined again from another connection."))
+
+    async def user_signed_out(self, event: dict) -> None:
+        await self._close(
+            RoomClosed(services.NOT_AUTHENTICATED, "You were signed out; sign in again.")
+        )
 
     async def room_ended(self, event: dict) -> None:
         self.participant_id = None

@@ -1,6 +1,7 @@
 import secrets
 
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
@@ -21,9 +22,9 @@ def _test_settings(settings):
 
 @pytest.fixture(autouse=True)
 def _own_cache(settings):
-    # The login throttle and lockouts count failures in the cache (Redis when REDIS_URL is
-    # set): no test may inherit another's, and a suite pointed at a Redis that an app also
-    # uses must never flush it. Each test gets keys of its own, and deletes only those.
+    # The cache is Redis when REDIS_URL is set: no test may inherit another's entries, and a
+    # suite pointed at a Redis that an app also uses must never flush it. Each test gets keys
+    # of its own, and deletes only those. (Failed sign-ins are counted in the database.)
     prefix = f"test-{secrets.token_hex(6)}"
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
     yield
@@ -59,3 +60,18 @@ def _fresh_room_state(settings):
     reset_room_state_store()
     yield
     reset_room_state_store()
+
+
+@pytest.fixture
+def hashing(monkeypatch) -> list[str]:
+    """The passwords hashed from now on (the suite's hasher): to check one against a stored
+    hash, or, for an unknown username, as a decoy that takes as long (Django's ModelBackend)."""
+    hashed: list[str] = []
+    encode = MD5PasswordHasher.encode
+
+    def counted_encode(self, password, salt):
+        hashed.append(password)
+        return encode(self, password, salt)
+
+    monkeypatch.setattr(MD5PasswordHasher, "encode", counted_encode)
+    return hashed

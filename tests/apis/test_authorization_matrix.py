@@ -43,6 +43,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     # Public: signing in and refreshing need no token (the body carries A's credentials).
     ("POST", "/api/auth/token/"): row(200, 200, 200, 200, 200, 200),
     ("POST", "/api/auth/token/refresh/"): row(200, 200, 200, 200, 200, 200),
+    ("POST", "/api/auth/logout/"): row(204, 204, 204, 204, 204, 204),
     ("GET", "/api/me/"): row(401, 200, 200, 200, 200, 200),
     ("GET", "/api/doctors/"): row(401, 200, 200, 200, 200, 200),
     ("GET", "/api/doctors/{doctor_id}/slots/"): row(401, 200, 200, 200, 200, 200),
@@ -134,6 +135,10 @@ REQUESTS = {
     ),
     ("POST", "/api/auth/token/refresh/"): lambda w: (
         "/api/auth/token/refresh/",
+        {"refresh": tokens_for(w.patient_a.user)["refresh"]},
+    ),
+    ("POST", "/api/auth/logout/"): lambda w: (
+        "/api/auth/logout/",
         {"refresh": tokens_for(w.patient_a.user)["refresh"]},
     ),
     ("GET", "/api/me/"): lambda w: ("/api/me/", None),

@@ -38,11 +38,17 @@ CHECKS = [
 ]
 # Routes that are not operations of the API: the schema itself, its UI, the JSON 404 fallback.
 NOT_IN_SCHEMA = {"/api/schema/", "/api/docs/", "/api/{unknown}/"}
-PUBLIC_OPERATIONS = {("POST", "/api/auth/token/"), ("POST", "/api/auth/token/refresh/")}
+PUBLIC_OPERATIONS = {
+    ("POST", "/api/auth/token/"),
+    ("POST", "/api/auth/token/refresh/"),
+    ("POST", "/api/auth/logout/"),
+}
 CREATING_OPERATIONS = {
     ("POST", "/api/appointments/"),
     ("POST", "/api/appointments/{appointment_id}/notes/addenda/"),
 }
+# Operations that answer with no body on success.
+NO_CONTENT_OPERATIONS = {("POST", "/api/auth/logout/")}
 
 
 @pytest.fixture
@@ -113,8 +119,11 @@ def test_the_schema_documents_every_api_route_and_nothing_else():
 def test_every_operation_documents_its_success_body_and_its_errors():
     for (method, path), operation in _documented_operations(schema.raw_schema).items():
         responses = operation["responses"]
-        success = "201" if (method, path) in CREATING_OPERATIONS else "200"
-        assert "application/json" in responses[success]["content"], (method, path)
+        if (method, path) in NO_CONTENT_OPERATIONS:
+            assert "204" in responses and "content" not in responses["204"], (method, path)
+        else:
+            success = "201" if (method, path) in CREATING_OPERATIONS else "200"
+            assert "application/json" in responses[success]["content"], (method, path)
         if (method, path) not in PUBLIC_OPERATIONS:
             assert "401" in responses, (method, path)
             assert operation["security"], (method, path)

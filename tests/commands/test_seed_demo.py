@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 from django.utils import timezone
 
 from visits.models import Allergy, Appointment, Doctor, Medication, Patient, User, WorkingHours
@@ -29,7 +30,9 @@ def test_seed_demo_is_idempotent_and_prints_working_logins(settings, capsys):
     logins = [line.split()[:2] for line in output.splitlines() if line.startswith("  ")]
     assert len(logins) == 5
     for username, password in logins:
-        assert authenticate(username=username, password=password) is not None, username
+        # As the login page does: the sign-in lockout (django-axes) needs the request.
+        sign_in = RequestFactory().post("/accounts/login/")
+        assert authenticate(sign_in, username=username, password=password) is not None, username
     assert User.objects.get(username="admin").is_superuser
 
 

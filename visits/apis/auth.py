@@ -1,16 +1,52 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
+from django.core.exceptions import ObjectDoesNotExist
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.views import (
+    TokenBlacklistView,
+    TokenObtainPairView,
+    TokenRefreshView,
+)
 
 from visits.apis import errors
-from visits.apis.throttles import LoginFailureThrottle
+from visits.lockout import account_failures_forgive, lockout_message, lockout_seconds
+from visits.models import User
+
+LOCKED_OUT = OpenApiResponse(
+    errors.DETAIL,
+    description=(
+        "Too many failed sign-ins for this username or from this address: refused, even with "
+        "the right password, until the lockout ends (see Retry-After) or the clinic unlocks it."
+    ),
+)
+
+
+class SignInLockedOut(APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "locked_out"
+
+    def __init__(self) -> None:
+        super().__init__(lockout_message())
+        self.wait = lockout_seconds()  # the exception handler turns it into Retry-After
 
 
 class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # No account has a longer username: a longer one is refused as input, before it reaches
+        # the lockout's records (255 characters; PostgreSQL would refuse the insert, a 500).
+        self.fields[self.username_field] = serializers.CharField(
+            write_only=True, max_length=User._meta.get_field(User.USERNAME_FIELD).max_length
+        )
+
+    def validate(self, attrs):
+        data = super().validate(attrs)
+        account_failures_forgive(username=attrs[self.username_field])
+        return data
+
     @classmethod
     def get_token(cls, user):
         token = super().get_token(user)
@@ -19,8 +55,6 @@ class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
 
 
 class TokenObtainApi(TokenObtainPairView):
-    throttle_classes = [LoginFailureThrottle]
-
     class TokenPairSerializer(serializers.Serializer):
         access = serializers.CharField()
         refresh = serializers.CharField()
@@ -31,7 +65,7 @@ class TokenObtainApi(TokenObtainPairView):
             200: TokenPairSerializer,
             400: errors.BAD_REQUEST,
             401: errors.UNAUTHENTICATED,
-            429: errors.THROTTLED,
+            429: LOCKED_OUT,
         },
         auth=[],
     )
@@ -39,19 +73,37 @@ class TokenObtainApi(TokenObtainPairView):
         try:
             return super().post(request, *args, **kwargs)
         except AuthenticationFailed:
-            for throttle in self.get_throttles():
-                throttle.record_failure(request, self)
+            # Axes marks the DRF request it was handed (simplejwt passes it to authenticate()),
+            # which its middleware never sees: the lockout answer is given here.
+            if getattr(request, "axes_locked_out", False):
+                raise SignInLockedOut() from None
             raise
 
 
+class RotatingTokenRefreshSerializer(TokenRefreshSerializer):
+    def validate(self, attrs):
+        try:
+            return super().validate(attrs)
+        except ObjectDoesNotExist:
+            # A token of a deleted account: simplejwt looks the user up without catching this.
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from None
+
+
 class TokenRefreshApi(TokenRefreshView):
-    class AccessTokenSerializer(serializers.Serializer):
+    serializer_class = RotatingTokenRefreshSerializer
+
+    class RefreshedTokenPairSerializer(serializers.Serializer):
         access = serializers.CharField()
+        refresh = serializers.CharField(
+            help_text="A new refresh token: the one sent is now spent and will be refused."
+        )
 
     @extend_schema(
         operation_id="auth_token_refresh",
         responses={
-            200: AccessTokenSerializer,
+            200: RefreshedTokenPairSerializer,
             400: errors.BAD_REQUEST,
             401: errors.UNAUTHENTICATED,
         },
@@ -59,6 +111,25 @@ class TokenRefreshApi(TokenRefreshView):
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
+
+
+class LogoutApi(TokenBlacklistView):
+    """Revokes a refresh token, so it can neither be refreshed nor reused. The access tokens
+    already handed out stay valid until they expire (JWT_ACCESS_MINUTES); a password change or
+    deactivation revokes those too."""
+
+    @extend_schema(
+        operation_id="auth_logout",
+        responses={
+            204: OpenApiResponse(description="The refresh token is revoked."),
+            400: errors.BAD_REQUEST,
+            401: errors.UNAUTHENTICATED,
+        },
+        auth=[],
+    )
+    def post(self, request, *args, **kwargs):
+        super().post(request, *args, **kwargs)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):

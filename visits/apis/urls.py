@@ -32,6 +32,7 @@ def api_not_found(request, unknown: str) -> JsonResponse:
 urlpatterns = [
     path("auth/token/", auth.TokenObtainApi.as_view(), name="token-obtain"),
     path("auth/token/refresh/", auth.TokenRefreshApi.as_view(), name="token-refresh"),
+    path("auth/logout/", auth.LogoutApi.as_view(), name="logout"),
     path("me/", auth.MeApi.as_view(), name="me"),
     path("doctors/", doctors.DoctorListApi.as_view(), name="doctor-list"),
     path("doctors/<int:doctor_id>/slots/", doctors.DoctorSlotsApi.as_view(), name="doctor-slots"),

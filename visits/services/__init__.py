@@ -10,6 +10,13 @@ from visits.services.appointments import (
     appointment_reschedule,
     appointment_transition,
 )
+from visits.services.credentials import (
+    SIGNED_OUT_EVENT,
+    user_credentials_changed,
+    user_sign_out_everywhere,
+    user_sockets_group,
+    user_tokens_revoke,
+)
 from visits.services.people import (
     CLINIC_STAFF_GROUP,
     clinic_staff_group_sync,
@@ -30,6 +37,7 @@ from visits.services.records import visit_note_addendum_add, visit_note_save
 __all__ = [
     "CLINIC_STAFF_GROUP",
     "OVERLAP_CONSTRAINT",
+    "SIGNED_OUT_EVENT",
     "TRANSITIONS",
     "appointment_actor",
     "appointment_book",
@@ -44,10 +52,14 @@ __all__ = [
     "record_access",
     "user_account_check_change",
     "user_create",
+    "user_credentials_changed",
     "user_is_privileged",
     "user_may_manage_account",
     "user_may_set_password",
+    "user_sign_out_everywhere",
+    "user_sockets_group",
     "user_sync_role_rights",
+    "user_tokens_revoke",
     "visit_note_addendum_add",
     "visit_note_save",
     "working_hours_validate_day",

@@ -20,17 +20,30 @@ from visits.models.doctors import Weekday
 
 MRN_ATTEMPTS = 5
 CLINIC_STAFF_GROUP = "Clinic staff"
+# Sign-in lockouts (django-axes' admin): staff see them, and unlock by deleting the attempts.
+SIGN_IN_LOCKOUT_PERMISSIONS = [
+    "view_accessattempt",
+    "delete_accessattempt",
+    "view_accesslog",
+    "view_accessfailurelog",
+]
 
 
 def clinic_staff_group_sync() -> Group:
     """The group giving clinic staff every right over the clinic's records (after migrate).
 
-    Only the clinic's own models (app `visits`): never `auth` (groups, permissions) nor `admin`
-    (the log), so no staff member can widen this group or join another. Which accounts the
+    The clinic's own models (app `visits`) and seeing and lifting sign-in lockouts (`axes`):
+    never `auth` (groups, permissions) nor `admin` (the log), so no staff member can widen
+    this group or join another. Which accounts the
     `visits.*_user` rights reach is narrowed by `user_may_manage_account`.
     """
     group, _ = Group.objects.get_or_create(name=CLINIC_STAFF_GROUP)
     group.permissions.set(Permission.objects.filter(content_type__app_label="visits"))
+    group.permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="axes", codename__in=SIGN_IN_LOCKOUT_PERMISSIONS
+        )
+    )
     return group
 
 
