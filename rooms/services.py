@@ -4,7 +4,9 @@ The consumer only moves frames; everything it does goes through these functions,
 the shared room state (rooms.state) and tell the room's members through the channel layer.
 """
 
+import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,7 +26,12 @@ from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
 from visits.models import Appointment, User
 from visits.services import appointment_transition
 
+logger = logging.getLogger(__name__)
+
 CHAT_HISTORY = 50
+# A stored chat message is broadcast again and again through a channel-layer outage this long;
+# sockets that were cut off longer than this reconnect (UNAVAILABLE) and get the history.
+CHAT_BROADCAST_RETRY_SECONDS = 60.0
 # Room state outlives the join window a little, then Redis forgets it by itself.
 STATE_GRACE_SECONDS = 15 * 60
 
@@ -42,6 +49,8 @@ class RoomClosed(Exception):
 
 NOT_AUTHENTICATED, NOT_ALLOWED, UNKNOWN_ROOM, ROOM_CLOSED = 4401, 4403, 4404, 4409
 REPLACED, TIMED_OUT, ABUSE = 4000, 4408, 4429
+# The room's shared state or channel layer (Redis) stayed unreachable: reconnect later.
+UNAVAILABLE = 4503
 
 
 @dataclass(frozen=True)
@@ -292,10 +301,48 @@ def _store_chat(access: RoomAccess, text: str) -> dict:
     return _chat_frame(message, _names(appointment))
 
 
-async def post_chat(access: RoomAccess, participant_id: str, text: str) -> None:
-    await _require_admitted(access, participant_id)
-    frame = await _store_chat(access, text)
-    await get_channel_layer().group_send(access.group, {"type": "room.chat", "frame": frame})
+async def post_chat(access: RoomAccess, participant_id: str, text: str) -> dict:
+    """Store a chat message and broadcast it; the stored message's frame, for the sender.
+
+    A message that could not be stored (Redis or the database failing) raises ProtocolError
+    `not_sent`, so the sender can send it again: it is never silently dropped. Once stored, it
+    is part of the visit record; its broadcast is retried through a short outage."""
+    try:
+        await _require_admitted(access, participant_id)
+        frame = await _store_chat(access, text)
+    except (ProtocolError, RoomClosed):
+        raise
+    except Exception as error:
+        logger.warning("chat message not stored: %r", error)
+        raise ProtocolError("not_sent", "Your message was not sent; try again.") from error
+    _broadcast_in_background(access.group, {"type": "room.chat", "frame": frame})
+    return frame
+
+
+# Broadcasts under way; held so that the event loop does not drop them half done.
+_broadcasts: set[asyncio.Task] = set()
+
+
+def _broadcast_in_background(group: str, event: dict) -> None:
+    task = asyncio.create_task(_group_send_retrying(group, event))
+    _broadcasts.add(task)
+    task.add_done_callback(_broadcasts.discard)
+
+
+async def _group_send_retrying(group: str, event: dict) -> None:
+    deadline = time.monotonic() + CHAT_BROADCAST_RETRY_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            await get_channel_layer().group_send(group, event)
+            return
+        except Exception as error:
+            if time.monotonic() + delay > deadline:
+                logger.error("chat broadcast to %s given up: %r", group, error)
+                return
+            logger.warning("chat broadcast to %s failed (%r); retrying", group, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 @database_sync_to_async

@@ -7,7 +7,8 @@ from channels.testing import WebsocketCommunicator
 
 from clinic.websocket_origin import SameOriginValidator
 
-pytestmark = pytest.mark.asyncio
+# Channels closes stale database connections around each consumer event.
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db]
 
 HOST = "clinic.example.org"
 
