@@ -13,16 +13,15 @@ from clinic.static_files import require_collected_static_files  # noqa: E402
 require_collected_static_files()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from clinic.websocket_origin import SameOriginValidator  # noqa: E402
 from rooms.auth import RoomAuthMiddlewareStack  # noqa: E402
 from rooms.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            RoomAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # Only pages of this site (scheme, host and port) may open a room socket.
+        "websocket": SameOriginValidator(RoomAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -11,7 +11,7 @@ from django.conf import settings
 from rooms import services
 from rooms.protocol import ProtocolError, parse_frame
 from rooms.rate_limit import TokenBucket
-from rooms.services import ABUSE, REPLACED, TIMED_OUT, RoomClosed
+from rooms.services import ABUSE, REPLACED, TIMED_OUT, UNAVAILABLE, RoomClosed
 from rooms.state import ADMITTED
 from visits.services import user_sockets_group
 
@@ -23,11 +23,58 @@ SWEEP_SECONDS = 5.0
 TOUCH_SECONDS = 2.0
 # Errors (bad frames, floods) a connection may cause before it is closed as abusive.
 ABUSE_LIMIT = 200
+# The channel layer (Redis) may fail this long before the socket closes with UNAVAILABLE (the
+# page reconnects); shorter outages are waited out, retrying with backoff up to the cap.
+LAYER_OUTAGE_LIMIT_SECONDS = 30.0
+LAYER_RETRY_CAP_SECONDS = 2.0
+# A failing sweep is tried again at growing intervals up to this.
+SWEEP_BACKOFF_CAP_SECONDS = 30.0
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
     access: services.RoomAccess | None = None
     participant_id: str | None = None
+    # Set when a room.state may have been missed (the store or the layer failed): the sweeper
+    # sends a fresh one, or closes the socket if we are no longer in the room.
+    state_stale = False
+
+    # Channels' AsyncConsumer.__call__ sets this to the channel layer's receive for our channel
+    # and waits on it with the socket's own receive: a Redis error raised there would end the
+    # application and close the socket with 1011. Wrapped, the outage is waited out.
+    @property
+    def channel_receive(self):
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive) -> None:
+        async def receive_through_outages() -> dict:
+            return await self._receive_through_outages(receive)
+
+        self._channel_receive = receive_through_outages
+
+    async def _receive_through_outages(self, receive) -> dict:
+        failing_since = None
+        delay = 0.1
+        while True:
+            try:
+                message = await receive()
+            except Exception as error:  # not CancelledError: a BaseException, it passes
+                now = time.monotonic()
+                if failing_since is None:
+                    failing_since = now
+                    logger.warning("channel layer receive failed (%r); retrying", error)
+                if now - failing_since >= LAYER_OUTAGE_LIMIT_SECONDS:
+                    return {"type": "room.unavailable"}
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LAYER_RETRY_CAP_SECONDS)
+                continue
+            if failing_since is not None:
+                logger.warning(
+                    "channel layer receive works again after %.1f s",
+                    time.monotonic() - failing_since,
+                )
+                self.state_stale = True  # room.changed events may have been lost meanwhile
+            return message
 
     async def connect(self) -> None:
         await self.accept()  # first, so that a refusal can carry its close code
@@ -46,7 +93,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.errors = 0
         self.last_frame = self.last_touch = time.monotonic()
         self.status = None
-        participant = await services.join(self.access, self.channel_name)
+        self.acked_chat_ids: set[int] = set()
+        try:
+            participant = await services.join(self.access, self.channel_name)
+        except Exception as error:
+            logger.warning("room join failed (%r)", error)
+            await self._close(RoomClosed(UNAVAILABLE, "The room is unavailable; reconnecting."))
+            return
         self.participant_id = participant.participant_id
         self.sweeper = asyncio.create_task(self._sweep())
 
@@ -54,13 +107,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if getattr(self, "sweeper", None):
             self.sweeper.cancel()
         if self.access and self.participant_id:
-            await services.leave(self.access, self.participant_id, self.channel_name)
-            self.participant_id = None
+            await self._leave()
+
+    async def _leave(self) -> None:
+        """Leave the room; if the store cannot be reached, the others' sweepers drop us."""
+        participant_id, self.participant_id = self.participant_id, None
+        try:
+            await services.leave(self.access, participant_id, self.channel_name)
+        except Exception as error:
+            logger.warning("room leave failed (%r)", error)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if not self.participant_id:
             return
         self.last_frame = time.monotonic()
+        command = None
         try:
             if not self.bucket.take():
                 raise ProtocolError("rate_limited", "Too many frames; slow down.")
@@ -68,6 +129,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._heard_from()
             await self._dispatch(command.type, command.fields)
         except ProtocolError as error:
+            if error.client_id is None and command is not None:
+                error.client_id = command.fields.get("client_id")
             self.errors += 1
             if self.errors > ABUSE_LIMIT:
                 await self._close(RoomClosed(ABUSE, "Too many bad frames."))
@@ -80,6 +143,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # A bug must not take the visit down: report it and keep the socket open.
             logger.exception("room frame failed")
             frame = {"type": "error", "code": "internal", "message": "That did not work."}
+            if command is not None and command.fields.get("client_id"):
+                frame["client_id"] = command.fields["client_id"]
             await self.send(text_data=json.dumps(frame))
 
     async def _dispatch(self, frame_type: str, fields: dict) -> None:
@@ -101,34 +166,74 @@ class RoomConsumer(AsyncWebsocketConsumer):
         elif frame_type == "tracks":
             await services.update_tracks(access, me, fields["session_id"], fields["tracks"])
         elif frame_type == "chat":
-            await services.post_chat(access, me, fields["text"])
+            await self._chat(fields["text"], fields.get("client_id"))
+
+    async def _chat(self, text: str, client_id: str | None) -> None:
+        """Post a message; the sender's copy comes straight back from here, with its client_id,
+        as the acknowledgement (the broadcast copy is skipped in room_chat)."""
+        frame = await services.post_chat(self.access, self.participant_id, text)
+        self.acked_chat_ids.add(frame["id"])
+        if client_id is not None:
+            frame = {**frame, "client_id": client_id}
+        await self.send(text_data=json.dumps(frame))
 
     async def _heard_from(self) -> None:
         now = time.monotonic()
         if now - self.last_touch >= min(TOUCH_SECONDS, settings.ROOM_SILENCE_TIMEOUT_SECONDS / 4):
+            try:
+                await services.heard_from(self.access, self.participant_id)
+            except Exception as error:
+                # Not worth failing the frame for: the next frame tries again.
+                logger.warning("room touch failed (%r)", error)
+                return
             self.last_touch = now
-            await services.heard_from(self.access, self.participant_id)
 
     async def _sweep(self) -> None:
+        """Every few seconds: close this socket if its client went silent, drop silent members,
+        and resend a room.state that may have been missed. Errors (Redis away) are logged and
+        the sweep tried again later, at growing intervals, for as long as the socket is open."""
         timeout = settings.ROOM_SILENCE_TIMEOUT_SECONDS
-        try:
-            while True:
-                await asyncio.sleep(min(SWEEP_SECONDS, timeout / 3))
-                if time.monotonic() - self.last_frame > timeout:
-                    await self._close(RoomClosed(TIMED_OUT, "No frame or ping for too long."))
-                    return
-                await services.drop_silent(self.access)
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            logger.exception("room sweep failed")
+        interval = min(SWEEP_SECONDS, timeout / 3)
+        failures = 0
+        while True:
+            backoff = min(interval * 2**failures, max(interval, SWEEP_BACKOFF_CAP_SECONDS))
+            await asyncio.sleep(backoff)
+            if not self.participant_id:
+                return  # closing
+            if time.monotonic() - self.last_frame > timeout:
+                await self._close(RoomClosed(TIMED_OUT, "No frame or ping for too long."))
+                return
+            try:
+                await self._sweep_once()
+            except RoomClosed as closed:
+                await self._close(closed)
+                return
+            except Exception as error:
+                failures += 1
+                first = failures == 1  # the traceback once per spell of failures
+                logger.warning("room sweep failed (%r); trying again", error, exc_info=first)
+                continue
+            if failures:
+                logger.warning("room sweep works again after %d failures", failures)
+                failures = 0
+
+    async def _sweep_once(self) -> None:
+        await services.drop_silent(self.access)
+        if self.state_stale:
+            self.state_stale = False
+            try:
+                # Raises RoomClosed (4408, the page reconnects) if we are no longer in the room:
+                # swept as silent during the outage, or a restarted Redis lost the state.
+                await self._send_state()
+            except Exception:
+                self.state_stale = True
+                raise
 
     async def _close(self, closed: RoomClosed) -> None:
         frame = {"type": closed.frame_type, "code": closed.code, "message": closed.reason}
         await self.send(text_data=json.dumps(frame))
         if self.access and self.participant_id:
-            await services.leave(self.access, self.participant_id, self.channel_name)
-            self.participant_id = None
+            await self._leave()
         await self.close(code=closed.code)
 
     # --- Events from the channel layer --------------------------------------------------------
@@ -137,13 +242,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self.participant_id:
             return
         try:
-            state = await services.state_for(self.access, self.participant_id)
+            await self._send_state()
         except RoomClosed:
             return  # removed meanwhile: the event that removed us closes the socket
-        became_admitted = state["you"]["status"] == ADMITTED and self.status != ADMITTED
-        self.status = state["you"]["status"]
-        if became_admitted:
+        except Exception as error:
+            logger.warning("room state not sent (%r); the sweeper sends it", error)
+            self.state_stale = True
+
+    async def _send_state(self) -> None:
+        state = await services.state_for(self.access, self.participant_id)
+        if state["you"]["status"] == ADMITTED and self.status != ADMITTED:
             state["chat"] = await services.chat_history(self.access)
+        self.status = state["you"]["status"]
         await self.send(text_data=json.dumps(state))
 
     async def room_signal(self, event: dict) -> None:
@@ -154,8 +264,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
 
     async def room_chat(self, event: dict) -> None:
+        frame = event["frame"]
         if self.participant_id and self.status == ADMITTED:
-            await self.send(text_data=json.dumps(event["frame"]))
+            if frame["id"] in self.acked_chat_ids:
+                return  # our own message: the acknowledgement carried it already
+            await self.send(text_data=json.dumps(frame))
+
+    async def room_unavailable(self, event: dict) -> None:
+        """The channel layer stayed unreachable (_receive_through_outages): start afresh."""
+        await self._close(
+            RoomClosed(UNAVAILABLE, "The room is unavailable for a moment; reconnecting.")
+        )
 
     async def room_denied(self, event: dict) -> None:
         self.participant_id = None  # already removed from the room by the doctor's action

@@ -17,13 +17,18 @@ TRACK_KINDS = ("audio", "video")
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, client_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # The client's id of the chat message refused, so its page can offer to send it again.
+        self.client_id = client_id
 
     def frame(self) -> dict[str, str]:
-        return {"type": "error", "code": self.code, "message": self.message}
+        frame = {"type": "error", "code": self.code, "message": self.message}
+        if self.client_id is not None:
+            frame["client_id"] = self.client_id
+        return frame
 
 
 @dataclass(frozen=True)
@@ -104,8 +109,21 @@ def _tracks(frame: dict) -> dict:
     return {"session_id": _text(frame, "session_id", max_length=128), "tracks": cleaned}
 
 
+def _client_id(frame: dict) -> str | None:
+    """The optional id a client gives its chat message, echoed in the answer to it."""
+    if "client_id" not in frame:
+        return None
+    return _text(frame, "client_id", max_length=MAX_ID_LENGTH)
+
+
 def _chat(frame: dict) -> dict:
-    return {"text": _text(frame, "text", max_length=CHAT_MESSAGE_MAX_LENGTH, strip=True)}
+    client_id = _client_id(frame)
+    try:
+        text = _text(frame, "text", max_length=CHAT_MESSAGE_MAX_LENGTH, strip=True)
+    except ProtocolError as error:
+        error.client_id = client_id
+        raise
+    return {"text": text, "client_id": client_id}
 
 
 PARSERS = {

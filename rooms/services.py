@@ -6,6 +6,7 @@ the shared room state (rooms.state) and tell the room's members through the chan
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -26,7 +27,15 @@ from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
 from visits.models import Appointment, User
 from visits.services import appointment_transition
 
+logger = logging.getLogger(__name__)
+
 CHAT_HISTORY = 50
+# A broadcast the channel layer refuses (Redis away, or a connection it dropped) is retried in
+# the background this long: what it announces is stored already, and sockets cut off longer
+# than this reconnect (UNAVAILABLE) and read the room afresh ...
+GROUP_SEND_RETRY_SECONDS = 60.0
+# ... while the frame that caused it waits for it at most this long.
+GROUP_SEND_WAIT_SECONDS = 2.0
 # Room state outlives the join window a little, then Redis forgets it by itself.
 STATE_GRACE_SECONDS = 15 * 60
 
@@ -44,6 +53,8 @@ class RoomClosed(Exception):
 
 NOT_AUTHENTICATED, NOT_ALLOWED, UNKNOWN_ROOM, ROOM_CLOSED = 4401, 4403, 4404, 4409
 REPLACED, TIMED_OUT, ABUSE = 4000, 4408, 4429
+# The room's shared state or channel layer (Redis) stayed unreachable: reconnect later.
+UNAVAILABLE = 4503
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,38 @@ _transition = database_sync_to_async(_transition_quietly)
 
 
 async def _broadcast_changed(access: RoomAccess) -> None:
-    await get_channel_layer().group_send(access.group, {"type": "room.changed"})
+    await _group_send(access.group, {"type": "room.changed"})
+
+
+# Broadcasts under way; held so that the event loop does not drop them half done.
+_broadcasts: set[asyncio.Task] = set()
+
+
+async def _group_send(group: str, event: dict) -> None:
+    """Send `event` to the group, retrying through a channel-layer failure in the background
+    (GROUP_SEND_RETRY_SECONDS) instead of failing the frame that caused it. Waits for the
+    broadcast up to GROUP_SEND_WAIT_SECONDS, so it normally goes out before the caller's answer
+    to its own client: the order every member sees is the same."""
+    task = asyncio.create_task(_group_send_retrying(group, event))
+    _broadcasts.add(task)
+    task.add_done_callback(_broadcasts.discard)
+    await asyncio.wait({task}, timeout=GROUP_SEND_WAIT_SECONDS)
+
+
+async def _group_send_retrying(group: str, event: dict) -> None:
+    deadline = time.monotonic() + GROUP_SEND_RETRY_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            await get_channel_layer().group_send(group, event)
+            return
+        except Exception as error:
+            if time.monotonic() + delay > deadline:
+                logger.error("%s to %s given up: %r", event["type"], group, error)
+                return
+            logger.warning("%s to %s failed (%r); retrying", event["type"], group, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def join(access: RoomAccess, channel_name: str) -> Participant:
@@ -325,10 +367,22 @@ def _store_chat(access: RoomAccess, text: str) -> dict:
     return _chat_frame(message, _names(appointment))
 
 
-async def post_chat(access: RoomAccess, participant_id: str, text: str) -> None:
-    await _require_admitted(access, participant_id)
-    frame = await _store_chat(access, text)
-    await get_channel_layer().group_send(access.group, {"type": "room.chat", "frame": frame})
+async def post_chat(access: RoomAccess, participant_id: str, text: str) -> dict:
+    """Store a chat message and broadcast it; the stored message's frame, for the sender.
+
+    A message that could not be stored (Redis or the database failing) raises ProtocolError
+    `not_sent`, so the sender can send it again: it is never silently dropped. Once stored, it
+    is part of the visit record; its broadcast is retried through an outage (_group_send)."""
+    try:
+        await _require_admitted(access, participant_id)
+        frame = await _store_chat(access, text)
+    except (ProtocolError, RoomClosed):
+        raise
+    except Exception as error:
+        logger.warning("chat message not stored: %r", error)
+        raise ProtocolError("not_sent", "Your message was not sent; try again.") from error
+    await _group_send(access.group, {"type": "room.chat", "frame": frame})
+    return frame
 
 
 @database_sync_to_async

@@ -283,3 +283,42 @@ async def test_a_second_connection_of_the_same_person_replaces_the_first(visit):
     assert replaced["code"] == 4000
     assert (await first.receive_output(timeout=2)) == {"type": "websocket.close", "code": 4000}
     await second.disconnect()
+
+
+NUL = "a\u0000b"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "chat", "text": NUL},
+        {"type": "chat", "text": "Hello", "client_id": NUL},
+        {"type": "admit", "participant_id": NUL},
+        {"type": "deny", "participant_id": NUL},
+        {"type": "remove", "participant_id": NUL},
+        {"type": "signal", "to": NUL, "data": {"sdp": "x"}},
+        {"type": "tracks", "session_id": NUL, "tracks": []},
+        {"type": "tracks", "session_id": "s1", "tracks": [{"name": NUL, "kind": "audio"}]},
+    ],
+    ids=[
+        "chat-text",
+        "chat-client_id",
+        "admit",
+        "deny",
+        "remove",
+        "signal-to",
+        "tracks-session_id",
+        "tracks-name",
+    ],
+)
+async def test_a_nul_in_any_text_field_is_refused_and_nothing_is_stored(visit, frame):
+    """PostgreSQL text cannot hold NUL: it never gets that far."""
+    doctor, _, patient, waiting = await _doctor_and_waiting_patient(visit)
+    await doctor.send_json_to({"type": "admit", "participant_id": waiting["you"]["participant_id"]})
+    await frames_until(patient, "room.state", where=lambda s: s["you"]["status"] == "admitted")
+    await doctor.send_to(text_data=json.dumps(frame))  # "\u0000" on the wire, as browsers send
+    error = await frames_until(doctor, "error")
+    assert error["code"] == "invalid_field" and "cannot be stored" in error["message"]
+    await doctor.send_json_to({"type": "ping"})
+    assert (await frames_until(doctor, "pong")) == {"type": "pong"}
+    assert await sync_to_async(ChatMessage.objects.filter(appointment=visit).count)() == 0

@@ -56,6 +56,7 @@ ERROR_CODES = {
     "not_found",
     "conflict",
     "rate_limited",
+    "not_sent",
 }
 PUBLIC_FIELDS = {
     "participant_id",
@@ -169,11 +170,16 @@ tracks_frames = st.builds(
     | junk,
     st.lists(track_entries | junk, max_size=17) | junk,
 )
+_NO_CLIENT_ID = object()
 chat_frames = st.builds(
-    lambda text: {"type": "chat", "text": text},
+    lambda text, client_id: (
+        {"type": "chat", "text": text}
+        | ({} if client_id is _NO_CLIENT_ID else {"client_id": client_id})
+    ),
     st.text(SAFE_CHARACTERS, max_size=200)
     | st.sampled_from([" x ", "y" * 2000, "z" * 2001])
     | junk,
+    st.just(_NO_CLIENT_ID) | st.text(SAFE_CHARACTERS, max_size=70) | junk,
 )
 # Valid-looking frames of every client type but `end`; signal and chat, what an admitted pair
 # exchanges most, twice as often.
@@ -252,6 +258,7 @@ def _check_chat(message: dict) -> None:
     assert isinstance(message["text"], str) and message["text"] == message["text"].strip()
     assert 1 <= len(message["text"]) <= 2000
     assert isinstance(message["sent_at"], str)
+    assert set(message) <= {"type", "id", "sender", "text", "sent_at", "client_id"}, message
 
 
 def check_frame(frame, ids: dict[str, str]) -> None:
@@ -261,6 +268,7 @@ def check_frame(frame, ids: dict[str, str]) -> None:
     if kind == "error":
         assert frame["code"] in ERROR_CODES, frame
         assert isinstance(frame["message"], str) and frame["message"]
+        assert set(frame) <= {"type", "code", "message", "client_id"}, frame
     elif kind in {"room.closed", "room.denied", "room.removed"}:
         assert isinstance(frame["code"], int) and isinstance(frame["message"], str)
     elif kind == "signal":

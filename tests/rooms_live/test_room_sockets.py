@@ -1,6 +1,6 @@
 """The visit room over real sockets: a `websockets` client against a Daphne process.
 
-The server runs as in production (DEBUG off, AllowedHostsOriginValidator, JWT or session auth)
+The server runs as in production (DEBUG off, the same-origin WebSocket check, JWT or session auth)
 on a database made for this module: PostgreSQL when the run's DATABASE_URL names it, else a
 SQLite file; with the run's REDIS_URL, if any, for the channel layer and the room state.
 """
@@ -56,11 +56,14 @@ class Live:
         self._next_visit += 1
         return visit
 
-    async def open(self, room_id, *, token=None, bearer=None, origin=SAME_ORIGIN) -> RoomSocket:
-        """A socket into the room, with a JWT in the query string and/or the header, from this
-        server's own origin unless told otherwise (None: no Origin header at all)."""
+    async def open(
+        self, room_id, *, token=None, bearer=None, origin=SAME_ORIGIN, host="127.0.0.1"
+    ) -> RoomSocket:
+        """A socket into the room at `host`, with a JWT in the query string and/or the header,
+        from this server's own origin unless told otherwise (None: no Origin header at all)."""
+        url = self.server.room_url(room_id, f"token={token}" if token else "")
         socket = await RoomSocket.open(
-            self.server.room_url(room_id, f"token={token}" if token else ""),
+            url.replace("ws://127.0.0.1:", f"ws://{host}:", 1),
             origin=self.server.origin if origin is SAME_ORIGIN else origin,
             headers={"Authorization": f"Bearer {bearer}"} if bearer else None,
         )
@@ -191,19 +194,36 @@ async def test_refusals_over_real_sockets_carry_their_close_codes(live, who, cod
 
 
 @pytest.mark.parametrize(
-    "origin", ["http://evil.example", "https://127.0.0.1.evil.example", "null", None]
+    "origin",
+    [
+        "http://evil.example",
+        "https://127.0.0.1.evil.example",
+        "null",
+        None,
+        # The allowed host, but not the origin the site is served on (plain http, this port).
+        "http://127.0.0.1:9999",
+        "https://127.0.0.1:{port}",
+        "https://127.0.0.1",
+        "ftp://127.0.0.1:{port}",
+        # Another allowed host of this server is another origin.
+        "http://localhost:{port}",
+    ],
 )
 async def test_a_foreign_or_missing_origin_is_refused_before_the_socket_opens(live, origin):
     visit = live.data["visits"][-1]
+    origin = origin.format(port=live.server.port) if origin else origin
     with pytest.raises(InvalidStatus) as refused:
         await live.open(visit["room_id"], token=visit["doctor"]["token"], origin=origin)
     assert refused.value.response.status_code == 403
 
 
-async def test_every_allowed_host_is_an_accepted_origin(live):
+async def test_each_allowed_host_opens_from_its_own_origin(live):
     visit = live.data["visits"][-1]
-    for origin in (live.server.origin, f"http://localhost:{live.server.port}"):
-        socket = await live.open(visit["room_id"], token=visit["doctor"]["token"], origin=origin)
+    for host in ("127.0.0.1", "localhost"):
+        origin = f"http://{host}:{live.server.port}"
+        socket = await live.open(
+            visit["room_id"], token=visit["doctor"]["token"], origin=origin, host=host
+        )
         assert (await socket.next("room.state"))["you"]["role"] == "doctor"
         await socket.close()
 

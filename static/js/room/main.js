@@ -163,7 +163,10 @@ async function join() {
   showStage(config.role === "patient" ? "waiting" : "call");
   room.socket = new RoomSocket(config.socketPath);
   room.socket.addEventListener("frame", (event) => onFrame(event.detail));
-  room.socket.addEventListener("reconnecting", () => announce("Connection lost; reconnecting…"));
+  room.socket.addEventListener("reconnecting", () => {
+    room.chat?.connectionLost();
+    announce("Connection lost; reconnecting…");
+  });
   room.socket.addEventListener("open", () => announce("Connected."));
   room.socket.addEventListener("closed", (event) => onClosed(event.detail.code));
   room.socket.connect();
@@ -180,6 +183,8 @@ function onFrame(frame) {
     case "chat":
       return room.chat?.show(frame);
     case "error":
+      // An error naming a chat message of ours: that message shows "Not sent" with a Retry.
+      if (frame.client_id) room.chat?.notSent(frame.client_id);
       announce(frame.message);
       return console.warn("room error", frame.code, frame.message);
     case "room.denied":
