@@ -144,6 +144,8 @@ if REDIS_URL:
                 # default: too few for a process relaying hundreds of rooms.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}],
                 "capacity": 1000,
+                # Its keys apart from the cache's and the room state's in a shared Redis.
+                "prefix": env_str("CHANNEL_LAYER_KEY_PREFIX", "clinicmeet:asgi"),
             },
         }
     }
@@ -151,6 +153,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "clinicmeet:cache"),
         }
     }
 else:

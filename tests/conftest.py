@@ -20,6 +20,26 @@ def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# Every key the suite writes to Redis starts with one of these (cache, channel layer, room state).
+SUITE_KEY_PATTERNS = ("test-*", "test:clinicmeet:*")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _suite_leaves_no_redis_keys():
+    yield
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in SUITE_KEY_PATTERNS:
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.delete(key)
+    client.close()
+
+
 @pytest.fixture(autouse=True)
 def _own_cache(settings):
     # The cache is Redis when REDIS_URL is set: no test may inherit another's entries, and a
@@ -42,7 +62,12 @@ def _delete_cache_keys(prefix: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_channel_layer():
+def _fresh_channel_layer(settings):
+    # The suite's channel-layer keys apart from an app's in the same Redis.
+    layer = settings.CHANNEL_LAYERS["default"]
+    if "CONFIG" in layer:
+        config = {**layer["CONFIG"], "prefix": "test:clinicmeet:asgi"}
+        settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": config}}
     # Channels caches one layer per process; channels-redis binds locks and connections to the
     # event loop that first used them, and every async test has a loop of its own.
     from channels.layers import channel_layers

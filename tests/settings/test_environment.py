@@ -86,6 +86,23 @@ def test_production_services_come_from_urls():
     assert shown["hosts"] == ["clinic.example.org", "meet.example.org"]
 
 
+def test_cache_channel_layer_and_room_state_keep_their_keys_apart_in_one_redis():
+    show = (
+        "import json, django; from django.conf import settings; django.setup(); print(json.dumps(["
+        "settings.CACHES['default']['KEY_PREFIX'],"
+        "settings.CHANNEL_LAYERS['default']['CONFIG']['prefix'],"
+        "settings.ROOM_STATE_KEY_PREFIX]))"
+    )
+    result = run_python({**PRODUCTION, "REDIS_URL": "redis://cache.internal:6379/0"}, "-c", show)
+    assert result.returncode == 0, result.stderr
+    cache, layer, room_state = json.loads(result.stdout)
+    prefixes = [cache.rstrip(":") + ":", layer.rstrip(":") + ":", room_state]
+    # No prefix may be the start of another: their keys could then collide.
+    for one in prefixes:
+        for other in prefixes:
+            assert one is other or not other.startswith(one), (one, other)
+
+
 @pytest.mark.parametrize(
     ("env", "variable", "explanation"),
     [
