@@ -10,9 +10,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinic.integrations.cloudflare.calls_client import SessionDescription
+from clinic.integrations.cloudflare.turn import ice_servers
 from rooms import calls
-from rooms.calls_client import SessionDescription
-from rooms.ice import ice_servers
 from visits.apis import errors
 
 MAX_TRACKS_PER_CALL = 64  # Calls' own limit per request

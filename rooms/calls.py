@@ -26,7 +26,7 @@ from clinic.errors import (
     PermissionDeniedError,
     ServiceUnavailableError,
 )
-from rooms.calls_client import (
+from clinic.integrations.cloudflare.calls_client import (
     CallsConfigurationError,
     CallsError,
     CallsUnavailableError,

@@ -13,7 +13,7 @@ import pytest
 import requests
 from aiortc import RTCSessionDescription
 
-from rooms.calls_client import (
+from clinic.integrations.cloudflare.calls_client import (
     CallsClient,
     CallsConfigurationError,
     CallsError,
