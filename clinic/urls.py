@@ -11,7 +11,7 @@ admin.site.index_title = "Clinic"
 urlpatterns = [
     path("", include("visits.urls")),
     path("api/", include(("visits.apis.urls", "api"))),
-    path("api/rooms/", include(("rooms.api_urls", "rooms-api"))),
+    path("api/rooms/", include(("rooms.calls.urls", "rooms-api"))),
     path("visits/", include("rooms.urls")),
     path(
         "accounts/login/",

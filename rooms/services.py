@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from clinic.errors import ApplicationError
-from rooms.calls_sessions import close_sessions_of
+from rooms.calls.sessions import close_sessions_of
 from rooms.models import ChatMessage
 from rooms.protocol import ProtocolError
 from rooms.selectors import room_join_window
