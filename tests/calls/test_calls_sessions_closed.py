@@ -18,10 +18,10 @@ from rest_framework.test import APIClient
 from rooms import services
 from rooms.calls import sessions as calls_sessions
 from rooms.services import RoomAccess
-from rooms.sfu.server import start_in_thread
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
+from standins.calls_sfu.server import start_in_thread
 from tests.factories import at, make_appointment
-from tests.sfu.sfu_testkit import (
+from tests.standins.calls_sfu.sfu_testkit import (
     APP_ID,
     APP_SECRET,
     WAIT,
