@@ -10,10 +10,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinic import openapi
 from clinic.integrations.cloudflare.calls_client import SessionDescription
 from clinic.integrations.cloudflare.turn import ice_servers
 from rooms.calls import rules
-from visits.apis import errors
 
 MAX_TRACKS_PER_CALL = 64  # Calls' own limit per request
 
@@ -88,15 +88,15 @@ def _valid(serializer_class, request):
 
 CALLS_RESPONSES = {
     200: OpenApiTypes.OBJECT,
-    400: errors.BAD_REQUEST,
-    401: errors.UNAUTHENTICATED,
-    403: errors.FORBIDDEN,
-    404: errors.NOT_FOUND,
-    409: errors.CONFLICT,
-    503: errors.SERVICE_UNAVAILABLE,
+    400: openapi.BAD_REQUEST,
+    401: openapi.UNAUTHENTICATED,
+    403: openapi.FORBIDDEN,
+    404: openapi.NOT_FOUND,
+    409: openapi.CONFLICT,
+    503: openapi.SERVICE_UNAVAILABLE,
 }
 SESSION_QUOTA = OpenApiResponse(
-    errors.DETAIL,
+    openapi.ERROR_DETAIL,
     description="The caller already holds CALLS_MAX_SESSIONS_PER_PARTICIPANT sessions here.",
 )
 
@@ -199,9 +199,9 @@ class IceServersApi(APIView):
         operation_id="rooms_ice_servers",
         responses={
             200: IceServersSerializer,
-            401: errors.UNAUTHENTICATED,
-            404: errors.NOT_FOUND,
-            409: errors.CONFLICT,
+            401: openapi.UNAUTHENTICATED,
+            404: openapi.NOT_FOUND,
+            409: openapi.CONFLICT,
         },
     )
     def get(self, request, room_id):
