@@ -3,7 +3,7 @@
     .venv/bin/python bench/calls_proxy.py            full run (about a minute)
     .venv/bin/python bench/calls_proxy.py --quick    smoke run
 
-The local SFU (rooms/sfu, start_in_thread) stands in for Cloudflare Calls. Daphne serves the app
+The local SFU (standins/calls_sfu, start_in_thread) is for Cloudflare Calls. Daphne serves the app
 (`clinic.asgi:application`, SQLite in a temp dir, DEBUG off, the embedded in-process room state)
 with CALLS_API_URL pointing at the SFU. A doctor joins its visit room over a WebSocket and stays
 connected (the proxy serves admitted participants only). Then, for each operation at
@@ -162,7 +162,7 @@ class Environment:
         return env
 
     def start_sfu(self) -> None:
-        from rooms.sfu.server import start_in_thread
+        from standins.calls_sfu.server import start_in_thread
 
         self.sfu = start_in_thread(app_id=APP_ID, app_secret=self.secret)
 

@@ -1,4 +1,7 @@
-"""ASGI entry point, served by Daphne: HTTP goes to Django, WebSockets to the room consumers."""
+"""ASGI entry point, served by Daphne: HTTP goes to Django, WebSockets to the room consumers.
+
+With clinic/urls.py this is the composition root: the one place in clinic that imports the apps
+(visits, rooms) to wire them together. The rest of clinic imports neither."""
 
 import os
 

@@ -238,7 +238,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "AppointmentStatusEnum": "visits.models.AppointmentStatus",
-        "SimulcastOrderingEnum": "rooms.apis.SIMULCAST_ORDERINGS",
+        "SimulcastOrderingEnum": "rooms.calls.apis.SIMULCAST_ORDERINGS",
     },
 }
 

@@ -1,3 +1,6 @@
+"""The site's URLs. With clinic/asgi.py this is the composition root: the one place in clinic
+that includes the apps' (visits, rooms) routes; the rest of clinic imports neither."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -11,7 +14,7 @@ admin.site.index_title = "Clinic"
 urlpatterns = [
     path("", include("visits.urls")),
     path("api/", include(("visits.apis.urls", "api"))),
-    path("api/rooms/", include(("rooms.api_urls", "rooms-api"))),
+    path("api/rooms/", include(("rooms.calls.urls", "rooms-api"))),
     path("visits/", include("rooms.urls")),
     path(
         "accounts/login/",

@@ -19,12 +19,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from clinic.errors import ApplicationError
-from rooms.calls_sessions import close_sessions_of
+from rooms.calls.sessions import close_sessions_of
 from rooms.models import ChatMessage
 from rooms.protocol import ProtocolError
-from rooms.selectors import room_join_window
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
 from visits.models import Appointment, User
+from visits.selectors import room_join_window
 from visits.services import appointment_transition
 
 logger = logging.getLogger(__name__)

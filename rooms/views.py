@@ -5,9 +5,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from rooms.selectors import room_appointment_for_user, room_join_window
+from rooms.selectors import room_appointment_for_user
 from visits import selectors, services
 from visits.models import AccessLogEntry, AppointmentStatus
+from visits.selectors import room_join_window
 
 
 @login_required

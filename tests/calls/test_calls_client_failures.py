@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from rooms.calls_client import (
+from clinic.integrations.cloudflare.calls_client import (
     CallsClient,
     CallsConfigurationError,
     CallsError,

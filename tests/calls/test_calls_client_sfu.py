@@ -1,9 +1,10 @@
-"""Our CallsClient against the in-process local SFU (rooms/sfu) over real HTTP.
+"""Our CallsClient against the in-process local SFU (standins/calls_sfu) over real HTTP.
 
 aiortc endpoints stand in for browsers: one publishes a synthetic camera through the client
 (tracks/new local + the SFU's answer), another pulls it (tracks/new remote, the SFU's offer,
 renegotiate with the endpoint's answer) and must decode frames. Every body the client sends and
-every body it gets back is checked against rooms.calls_schema by the HTTP session under it.
+every body it gets back is checked against standins.calls_sfu.schema by the HTTP session under
+it.
 """
 
 import asyncio
@@ -13,16 +14,16 @@ import pytest
 import requests
 from aiortc import RTCSessionDescription
 
-from rooms.calls_client import (
+from clinic.integrations.cloudflare.calls_client import (
     CallsClient,
     CallsConfigurationError,
     CallsError,
     SessionDescription,
     TracksResult,
 )
-from rooms.calls_schema import validate
-from rooms.sfu.server import start_in_thread
-from tests.sfu.sfu_testkit import (
+from standins.calls_sfu.schema import validate
+from standins.calls_sfu.server import start_in_thread
+from tests.standins.calls_sfu.sfu_testkit import (
     APP_ID,
     APP_SECRET,
     WAIT,

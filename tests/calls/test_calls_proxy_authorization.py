@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from rooms import calls_sessions
+from rooms.calls import sessions as calls_sessions
 from rooms.state import Participant, get_room_state_store
 from tests.factories import at, make_appointment, make_patient
 

@@ -15,12 +15,13 @@ from aiortc import RTCSessionDescription
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from rooms import calls_sessions, services
+from rooms import services
+from rooms.calls import sessions as calls_sessions
 from rooms.services import RoomAccess
-from rooms.sfu.server import start_in_thread
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
+from standins.calls_sfu.server import start_in_thread
 from tests.factories import at, make_appointment
-from tests.sfu.sfu_testkit import (
+from tests.standins.calls_sfu.sfu_testkit import (
     APP_ID,
     APP_SECRET,
     WAIT,
@@ -306,7 +307,7 @@ async def test_a_failing_calls_never_breaks_remove(visit, calls_scripted, caplog
     await _enter(visit, visit.patient.user)
     await _hold(visit, visit.patient.user, "sess-p")
     calls_scripted.then(400, {"errorCode": "session_error", "errorDescription": "gone"})
-    with caplog.at_level(logging.WARNING, logger="rooms.calls_sessions"):
+    with caplog.at_level(logging.WARNING, logger="rooms.calls.sessions"):
         await services.remove(
             _access(visit, visit.doctor.user),
             f"p{visit.doctor.user_id}",

@@ -59,11 +59,11 @@ def _wait_healthy(base: str, process: subprocess.Popen, log: Path, healthy) -> N
 @pytest.fixture(params=["p2p", "calls"])
 def media_mode(request):
     """Both media paths: peer-to-peer (the default) and Cloudflare Calls, played by the local
-    Calls-compatible SFU (rooms/sfu). Yields the server environment for the mode."""
+    Calls-compatible SFU (standins/calls_sfu). Yields the server environment for the mode."""
     if request.param == "p2p":
         yield {}
         return
-    from rooms.sfu.server import start_in_thread
+    from standins.calls_sfu.server import start_in_thread
 
     sfu = start_in_thread(app_id="e2e-app", app_secret="e2e-secret-never-in-the-browser")
     try:

@@ -2,7 +2,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from rooms.selectors import room_join_window
 from tests.factories import at, make_appointment, make_doctor, make_patient
 from visits.selectors import (
     appointments_overlapping,
@@ -10,6 +9,7 @@ from visits.selectors import (
     doctor_schedule_for_day,
     patient_past_appointments,
     patient_upcoming_appointments,
+    room_join_window,
 )
 
 pytestmark = pytest.mark.django_db

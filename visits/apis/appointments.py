@@ -7,10 +7,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinic import openapi
 from clinic.errors import NotFoundError
 from clinic.pagination import PageNumberPagination
 from visits import selectors, services
-from visits.apis import errors
 from visits.models import Appointment, AppointmentStatus, Doctor, Patient
 
 UTC_MIDNIGHT = time(0, tzinfo=UTC)
@@ -101,9 +101,9 @@ class AppointmentListCreateApi(APIView):
         parameters=[FilterSerializer],
         responses={
             200: AppointmentOutputSerializer(many=True),
-            400: errors.BAD_REQUEST,
-            401: errors.UNAUTHENTICATED,
-            404: errors.NOT_FOUND,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
+            404: openapi.NOT_FOUND,
         },
     )
     def get(self, request):
@@ -126,10 +126,10 @@ class AppointmentListCreateApi(APIView):
         request=BookingSerializer,
         responses={
             201: AppointmentOutputSerializer,
-            400: errors.BAD_REQUEST,
-            401: errors.UNAUTHENTICATED,
-            403: errors.FORBIDDEN,
-            409: errors.CONFLICT,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
+            403: openapi.FORBIDDEN,
+            409: openapi.CONFLICT,
         },
     )
     def post(self, request):
@@ -171,8 +171,8 @@ class AppointmentDetailApi(APIView):
         operation_id="appointments_retrieve",
         responses={
             200: AppointmentOutputSerializer,
-            401: errors.UNAUTHENTICATED,
-            404: errors.NOT_FOUND,
+            401: openapi.UNAUTHENTICATED,
+            404: openapi.NOT_FOUND,
         },
     )
     def get(self, request, appointment_id: int):
@@ -184,11 +184,11 @@ class AppointmentDetailApi(APIView):
 
 TRANSITION_RESPONSES = {
     200: AppointmentOutputSerializer,
-    400: errors.BAD_REQUEST,
-    401: errors.UNAUTHENTICATED,
-    403: errors.FORBIDDEN,
-    404: errors.NOT_FOUND,
-    409: errors.CONFLICT,
+    400: openapi.BAD_REQUEST,
+    401: openapi.UNAUTHENTICATED,
+    403: openapi.FORBIDDEN,
+    404: openapi.NOT_FOUND,
+    409: openapi.CONFLICT,
 }
 
 

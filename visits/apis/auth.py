@@ -11,12 +11,12 @@ from rest_framework_simplejwt.views import (
     TokenRefreshView,
 )
 
-from visits.apis import errors
+from clinic import openapi
 from visits.lockout import account_failures_forgive, lockout_message, lockout_seconds
 from visits.models import User
 
 LOCKED_OUT = OpenApiResponse(
-    errors.DETAIL,
+    openapi.ERROR_DETAIL,
     description=(
         "Too many failed sign-ins for this username or from this address: refused, even with "
         "the right password, until the lockout ends (see Retry-After) or the clinic unlocks it."
@@ -63,8 +63,8 @@ class TokenObtainApi(TokenObtainPairView):
         operation_id="auth_token_obtain",
         responses={
             200: TokenPairSerializer,
-            400: errors.BAD_REQUEST,
-            401: errors.UNAUTHENTICATED,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
             429: LOCKED_OUT,
         },
         auth=[],
@@ -104,8 +104,8 @@ class TokenRefreshApi(TokenRefreshView):
         operation_id="auth_token_refresh",
         responses={
             200: RefreshedTokenPairSerializer,
-            400: errors.BAD_REQUEST,
-            401: errors.UNAUTHENTICATED,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
         },
         auth=[],
     )
@@ -122,8 +122,8 @@ class LogoutApi(TokenBlacklistView):
         operation_id="auth_logout",
         responses={
             204: OpenApiResponse(description="The refresh token is revoked."),
-            400: errors.BAD_REQUEST,
-            401: errors.UNAUTHENTICATED,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
         },
         auth=[],
     )
@@ -141,7 +141,7 @@ class MeApi(APIView):
         doctor_id = serializers.IntegerField(allow_null=True)
         patient_id = serializers.IntegerField(allow_null=True)
 
-    @extend_schema(operation_id="me", responses={200: MeSerializer, 401: errors.UNAUTHENTICATED})
+    @extend_schema(operation_id="me", responses={200: MeSerializer, 401: openapi.UNAUTHENTICATED})
     def get(self, request):
         user = request.user
         doctor = getattr(user, "doctor", None)

@@ -4,10 +4,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinic import openapi
 from clinic.errors import NotFoundError
 from clinic.pagination import PageNumberPagination
 from visits import selectors
-from visits.apis import errors
 from visits.selectors import BOOKING_HORIZON
 
 
@@ -34,9 +34,9 @@ class DoctorListApi(APIView):
         parameters=[FilterSerializer],
         responses={
             200: DoctorSummarySerializer(many=True),
-            400: errors.BAD_REQUEST,
-            401: errors.UNAUTHENTICATED,
-            404: errors.NOT_FOUND,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
+            404: openapi.NOT_FOUND,
         },
     )
     def get(self, request):
@@ -71,9 +71,9 @@ class DoctorSlotsApi(APIView):
         ],
         responses={
             200: DaySlotsSerializer,
-            400: errors.BAD_REQUEST,
-            401: errors.UNAUTHENTICATED,
-            404: errors.NOT_FOUND,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
+            404: openapi.NOT_FOUND,
         },
     )
     def get(self, request, doctor_id: int):

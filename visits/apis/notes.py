@@ -3,10 +3,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinic import openapi
 from clinic.errors import NotFoundError, PermissionDeniedError
 from clinic.pagination import PageNumberPagination
 from visits import selectors, services
-from visits.apis import errors
 from visits.models import AccessLogEntry, VisitNote, VisitNoteAddendum, VisitNoteVersion
 from visits.services.appointments import ADMIN, DOCTOR, appointment_actor
 from visits.services.records import (
@@ -93,9 +93,9 @@ class VisitNoteApi(APIView):
         operation_id="appointments_note_retrieve",
         responses={
             200: VisitNoteSerializer,
-            401: errors.UNAUTHENTICATED,
-            403: errors.FORBIDDEN,
-            404: errors.NOT_FOUND,
+            401: openapi.UNAUTHENTICATED,
+            403: openapi.FORBIDDEN,
+            404: openapi.NOT_FOUND,
         },
     )
     def get(self, request, appointment_id: int):
@@ -117,11 +117,11 @@ class VisitNoteApi(APIView):
         request=NoteSaveSerializer,
         responses={
             200: VisitNoteSerializer,
-            400: errors.BAD_REQUEST,
-            401: errors.UNAUTHENTICATED,
-            403: errors.FORBIDDEN,
-            404: errors.NOT_FOUND,
-            409: errors.CONFLICT,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
+            403: openapi.FORBIDDEN,
+            404: openapi.NOT_FOUND,
+            409: openapi.CONFLICT,
         },
     )
     def put(self, request, appointment_id: int):
@@ -148,9 +148,9 @@ class VisitNoteVersionsApi(APIView):
         operation_id="appointments_note_versions",
         responses={
             200: VisitNoteVersionSerializer(many=True),
-            401: errors.UNAUTHENTICATED,
-            403: errors.FORBIDDEN,
-            404: errors.NOT_FOUND,
+            401: openapi.UNAUTHENTICATED,
+            403: openapi.FORBIDDEN,
+            404: openapi.NOT_FOUND,
         },
     )
     def get(self, request, appointment_id: int):
@@ -182,11 +182,11 @@ class VisitNoteAddendumApi(APIView):
         request=AddendumSerializer,
         responses={
             201: VisitNoteAddendumSerializer,
-            400: errors.BAD_REQUEST,
-            401: errors.UNAUTHENTICATED,
-            403: errors.FORBIDDEN,
-            404: errors.NOT_FOUND,
-            409: errors.CONFLICT,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
+            403: openapi.FORBIDDEN,
+            404: openapi.NOT_FOUND,
+            409: openapi.CONFLICT,
         },
     )
     def post(self, request, appointment_id: int):

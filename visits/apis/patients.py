@@ -3,9 +3,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinic import openapi
 from clinic.errors import NotFoundError
 from visits import selectors, services
-from visits.apis import errors
 from visits.models import AccessLogEntry, Allergy, Condition, Medication, Patient
 
 
@@ -56,8 +56,8 @@ class PatientChartApi(APIView):
         operation_id="patients_chart",
         responses={
             200: PatientChartSerializer,
-            401: errors.UNAUTHENTICATED,
-            404: errors.NOT_FOUND,
+            401: openapi.UNAUTHENTICATED,
+            404: openapi.NOT_FOUND,
         },
     )
     def get(self, request, patient_id: int):

@@ -5,13 +5,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from rooms.selectors import room_join_window
 from visits import selectors
 from visits.models import Appointment
 
 
 def _with_join_windows(appointments, now) -> list[tuple[Appointment, object]]:
-    return [(item, room_join_window(appointment=item, now=now)) for item in appointments]
+    return [(item, selectors.room_join_window(appointment=item, now=now)) for item in appointments]
 
 
 @login_required

@@ -1,7 +1,7 @@
 import pytest
 from sfu_testkit import APP_ID, APP_SECRET, TURN_KEY_ID, TURN_KEY_TOKEN, CallsApi
 
-from rooms.sfu.server import start_in_thread
+from standins.calls_sfu.server import start_in_thread
 
 
 @pytest.fixture(scope="module")

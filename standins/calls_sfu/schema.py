@@ -9,8 +9,8 @@ Two deliberate tightenings, both facts stated in the document's prose rather tha
 blocks: a track's `kind` is "audio" or "video", and the error body (`ErrorResponse`) requires
 `errorCode` and `errorDescription` (as the document's AdapterRequestError does).
 
-Both the CallsClient tests and the local SFU (rooms/sfu) validate every request and response with
-`validate(name, body)`.
+Both the CallsClient tests and the local SFU (standins/calls_sfu) validate every request and
+response with `validate(name, body)`. Only they: production code never imports jsonschema.
 """
 
 from typing import Any

@@ -1,6 +1,6 @@
 """Helpers for the local SFU's tests: a Calls API client over real HTTP that validates every
-request and response body against rooms.calls_schema, and aiortc endpoints (a synthetic camera,
-publishing and playing peers) that stand in for browsers."""
+request and response body against standins.calls_sfu.schema, and aiortc endpoints (a synthetic
+camera, publishing and playing peers) that stand in for browsers."""
 
 import asyncio
 import re
@@ -19,8 +19,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from av import VideoFrame
 
-from rooms.calls_schema import validate
-from rooms.sfu.ice import use_loopback_host_candidates
+from standins.calls_sfu.ice import use_loopback_host_candidates
+from standins.calls_sfu.schema import validate
 
 APP_ID = "test-app-1f2e"
 APP_SECRET = "test-secret-for-the-local-sfu"

@@ -1,4 +1,5 @@
-"""Running the SFU: in the foreground (`manage.py calls_sfu`) or on a background thread (tests).
+"""Running the SFU: in the foreground (`python -m standins.calls_sfu`) or on a background
+thread (tests).
 
     with start_in_thread(app_id="app", app_secret="secret") as sfu:
         requests.post(f"{sfu.base_url}/apps/app/sessions/new", headers=...)
@@ -22,9 +23,9 @@ from typing import Any
 
 from aiohttp import web
 
-from rooms.sfu.api import ApiSettings, create_app
-from rooms.sfu.core import SFU
-from rooms.sfu.ice import start_stun_responder, use_loopback_host_candidates
+from standins.calls_sfu.api import ApiSettings, create_app
+from standins.calls_sfu.core import SFU
+from standins.calls_sfu.ice import start_stun_responder, use_loopback_host_candidates
 
 logger = logging.getLogger(__name__)
 

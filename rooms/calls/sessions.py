@@ -14,7 +14,7 @@ from concurrent.futures import wait as wait_for_futures
 
 from django.conf import settings
 
-from rooms.calls_client import CallsError, get_calls_client
+from clinic.integrations.cloudflare.calls_client import CallsError, get_calls_client
 from rooms.state import get_room_state_store
 
 logger = logging.getLogger(__name__)

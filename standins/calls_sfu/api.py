@@ -1,7 +1,7 @@
 """The SFU's HTTP API on aiohttp: Calls's paths under /v1, its auth, bodies and error codes.
 
-Every request body is validated against rooms.calls_schema before the engine sees it (a body
-that does not match is a 400 `decoding_error`, as in Calls), and every response body is
+Every request body is validated against the Calls schemas (schema.py) before the engine sees it
+(a body that does not match is a 400 `decoding_error`, as in Calls), and every response body is
 validated before it leaves, so the stand-in cannot drift from the contract unnoticed.
 """
 
@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from rooms.calls_schema import CallsSchemaError, validate
-from rooms.sfu.core import SFU, Session
-from rooms.sfu.errors import (
+from standins.calls_sfu.core import SFU, Session
+from standins.calls_sfu.errors import (
     DECODING_ERROR,
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -25,6 +24,7 @@ from rooms.sfu.errors import (
     UNAUTHORIZED,
     ApiError,
 )
+from standins.calls_sfu.schema import CallsSchemaError, validate
 
 logger = logging.getLogger(__name__)
 

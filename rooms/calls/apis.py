@@ -1,7 +1,7 @@
 """The browser's way to Cloudflare Calls: room-scoped endpoints mirroring the Calls paths.
 
 Bodies are Calls' own (camelCase) shapes; the app id and secret are ours to add. Every request
-is checked by rooms.calls before anything reaches Calls.
+is checked by rooms.calls.rules before anything reaches Calls.
 """
 
 from drf_spectacular.types import OpenApiTypes
@@ -10,10 +10,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from rooms import calls
-from rooms.calls_client import SessionDescription
-from rooms.ice import ice_servers
-from visits.apis import errors
+from clinic import openapi
+from clinic.integrations.cloudflare.calls_client import SessionDescription
+from clinic.integrations.cloudflare.turn import ice_servers
+from rooms.calls import rules
 
 MAX_TRACKS_PER_CALL = 64  # Calls' own limit per request
 
@@ -66,7 +66,7 @@ class CallsNewTrackSerializer(CallsTrackSerializer):
 
 class CallsUpdateTrackSerializer(CallsTrackSerializer):
     """tracks/update: a transceiver (mid) of this session switches to another remote track
-    (what it may switch to is the proxy's rule: rooms.calls)."""
+    (what it may switch to is the proxy's rule: rooms.calls.rules)."""
 
     mid = serializers.CharField(max_length=64)
 
@@ -88,15 +88,15 @@ def _valid(serializer_class, request):
 
 CALLS_RESPONSES = {
     200: OpenApiTypes.OBJECT,
-    400: errors.BAD_REQUEST,
-    401: errors.UNAUTHENTICATED,
-    403: errors.FORBIDDEN,
-    404: errors.NOT_FOUND,
-    409: errors.CONFLICT,
-    503: errors.SERVICE_UNAVAILABLE,
+    400: openapi.BAD_REQUEST,
+    401: openapi.UNAUTHENTICATED,
+    403: openapi.FORBIDDEN,
+    404: openapi.NOT_FOUND,
+    409: openapi.CONFLICT,
+    503: openapi.SERVICE_UNAVAILABLE,
 }
 SESSION_QUOTA = OpenApiResponse(
-    errors.DETAIL,
+    openapi.ERROR_DETAIL,
     description="The caller already holds CALLS_MAX_SESSIONS_PER_PARTICIPANT sessions here.",
 )
 
@@ -112,8 +112,8 @@ class CallsSessionNewApi(APIView):
     )
     def post(self, request, room_id):
         body = _valid(self.NewSessionSerializer, request)
-        caller = calls.calls_caller(user=request.user, room_id=room_id)
-        return Response(calls.session_new(caller, _offer(body)), status=201)
+        caller = rules.calls_caller(user=request.user, room_id=room_id)
+        return Response(rules.session_new(caller, _offer(body)), status=201)
 
 
 class CallsTracksNewApi(APIView):
@@ -126,9 +126,9 @@ class CallsTracksNewApi(APIView):
     )
     def post(self, request, room_id, session_id):
         body = _valid(self.TracksNewSerializer, request)
-        caller = calls.calls_caller(user=request.user, room_id=room_id)
+        caller = rules.calls_caller(user=request.user, room_id=room_id)
         return Response(
-            calls.tracks_new(caller, session_id, body.validated_data["tracks"], _offer(body))
+            rules.tracks_new(caller, session_id, body.validated_data["tracks"], _offer(body))
         )
 
 
@@ -141,8 +141,8 @@ class CallsRenegotiateApi(APIView):
     )
     def put(self, request, room_id, session_id):
         body = _valid(self.RenegotiateSerializer, request)
-        caller = calls.calls_caller(user=request.user, room_id=room_id)
-        return Response(calls.renegotiate(caller, session_id, _offer(body)))
+        caller = rules.calls_caller(user=request.user, room_id=room_id)
+        return Response(rules.renegotiate(caller, session_id, _offer(body)))
 
 
 class CallsCloseMidSerializer(serializers.Serializer):
@@ -162,10 +162,10 @@ class CallsTracksCloseApi(APIView):
     )
     def put(self, request, room_id, session_id):
         body = _valid(self.TracksCloseSerializer, request)
-        caller = calls.calls_caller(user=request.user, room_id=room_id)
+        caller = rules.calls_caller(user=request.user, room_id=room_id)
         mids = [track["mid"] for track in body.validated_data["tracks"]]
         return Response(
-            calls.tracks_close(caller, session_id, mids, _offer(body), body.validated_data["force"])
+            rules.tracks_close(caller, session_id, mids, _offer(body), body.validated_data["force"])
         )
 
 
@@ -180,15 +180,15 @@ class CallsTracksUpdateApi(APIView):
     )
     def put(self, request, room_id, session_id):
         body = _valid(self.TracksUpdateSerializer, request)
-        caller = calls.calls_caller(user=request.user, room_id=room_id)
-        return Response(calls.tracks_update(caller, session_id, body.validated_data["tracks"]))
+        caller = rules.calls_caller(user=request.user, room_id=room_id)
+        return Response(rules.tracks_update(caller, session_id, body.validated_data["tracks"]))
 
 
 class CallsSessionStateApi(APIView):
     @extend_schema(operation_id="calls_session_state", responses=CALLS_RESPONSES)
     def get(self, request, room_id, session_id):
-        caller = calls.calls_caller(user=request.user, room_id=room_id)
-        return Response(calls.session_state(caller, session_id))
+        caller = rules.calls_caller(user=request.user, room_id=room_id)
+        return Response(rules.session_state(caller, session_id))
 
 
 class IceServersApi(APIView):
@@ -199,11 +199,11 @@ class IceServersApi(APIView):
         operation_id="rooms_ice_servers",
         responses={
             200: IceServersSerializer,
-            401: errors.UNAUTHENTICATED,
-            404: errors.NOT_FOUND,
-            409: errors.CONFLICT,
+            401: openapi.UNAUTHENTICATED,
+            404: openapi.NOT_FOUND,
+            409: openapi.CONFLICT,
         },
     )
     def get(self, request, room_id):
-        calls.room_access_or_error(user=request.user, room_id=room_id)
+        rules.room_access_or_error(user=request.user, room_id=room_id)
         return Response({"iceServers": ice_servers()})

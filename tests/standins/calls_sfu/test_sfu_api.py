@@ -1,5 +1,5 @@
 """The local SFU's HTTP API over real HTTP: every endpoint's happy path and its errors, each
-request and response validated against rooms.calls_schema (by CallsApi)."""
+request and response validated against standins.calls_sfu.schema (by CallsApi)."""
 
 import asyncio
 import json
@@ -84,7 +84,7 @@ async def test_new_session_with_an_offer_answers_it(api):
 @pytest.mark.asyncio
 async def test_a_mutation_waits_for_the_connection_then_fails_425(api, monkeypatch):
     # Calls waits up to 5 s for a negotiated PeerConnection to connect; shortened here.
-    monkeypatch.setattr("rooms.sfu.core.CONNECT_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr("standins.calls_sfu.core.CONNECT_WAIT_SECONDS", 0.3)
     pc, offer, _ = await sendonly_offer()
     try:
         created = await call(api.new_session, {"sessionDescription": offer})
@@ -612,7 +612,7 @@ async def test_closed_sessions_are_listed_for_a_while_then_forgotten(api, monkey
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(until_closed(), 10)
-    monkeypatch.setattr("rooms.sfu.core.CLOSED_SESSION_RETENTION_SECONDS", 0)
+    monkeypatch.setattr("standins.calls_sfu.core.CLOSED_SESSION_RETENTION_SECONDS", 0)
     await call(api.new_session)  # creating a session forgets the expired ones
     status, code, _ = await call(api.error, "GET", f"/sessions/{publisher.session_id}")
     assert (status, code) == (410, "session_error")

@@ -4,11 +4,12 @@ It speaks the subset of the Calls HTTP API that Clinic Meet uses (sessions, trac
 and pull, renegotiate, tracks/close, tracks/update, session state, TURN credentials) under
 `/v1`, checks the app secret like Calls does, and really forwards media between WebRTC sessions:
 aiohttp serves the API and aiortc terminates one RTCPeerConnection per session. Everything binds
-to loopback only. Start it with `manage.py calls_sfu`, or in-process with
-`rooms.sfu.server.start_in_thread()` (tests).
+to loopback only. Start it with `python -m standins.calls_sfu`
+(from the repository), or in-process with `standins.calls_sfu.server.start_in_thread()` (tests).
 
 Needs the `sfu` extra (`pip install -e '.[sfu]'`, also part of `dev`). This module imports
-nothing heavy: the management command uses `require_dependencies()` to fail with a clear message.
+nothing heavy: the entry point (`__main__`) uses `require_dependencies()` to fail with a clear
+message.
 """
 
 import importlib

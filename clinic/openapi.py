@@ -1,10 +1,13 @@
-"""Error bodies as the schema documents them (the exception handler produces them)."""
+"""Shared OpenAPI documentation of the error responses, for every app's `extend_schema`.
+
+These describe the bodies clinic.exception_handler produces; they raise nothing (the errors
+themselves are clinic.errors)."""
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-DETAIL = inline_serializer("ErrorDetail", fields={"detail": serializers.CharField()})
+ERROR_DETAIL = inline_serializer("ErrorDetail", fields={"detail": serializers.CharField()})
 
 
 class FieldErrorsSerializer(serializers.Serializer):
@@ -40,10 +43,14 @@ class FieldErrorsExtension(OpenApiSerializerExtension):
         }
 
 
-UNAUTHENTICATED = OpenApiResponse(DETAIL, description="Not signed in or the token is invalid.")
-NOT_FOUND = OpenApiResponse(DETAIL, description="Absent, or not the caller's to see.")
-FORBIDDEN = OpenApiResponse(DETAIL, description="The caller's role may not do this.")
-CONFLICT = OpenApiResponse(DETAIL, description="The current state does not allow it.")
+UNAUTHENTICATED = OpenApiResponse(
+    ERROR_DETAIL, description="Not signed in or the token is invalid."
+)
+NOT_FOUND = OpenApiResponse(ERROR_DETAIL, description="Absent, or not the caller's to see.")
+FORBIDDEN = OpenApiResponse(ERROR_DETAIL, description="The caller's role may not do this.")
+CONFLICT = OpenApiResponse(ERROR_DETAIL, description="The current state does not allow it.")
 BAD_REQUEST = OpenApiResponse(FieldErrorsSerializer, description="Invalid input, per field.")
-THROTTLED = OpenApiResponse(DETAIL, description="Too many requests; see Retry-After.")
-SERVICE_UNAVAILABLE = OpenApiResponse(DETAIL, description="A service we depend on failed; retry.")
+THROTTLED = OpenApiResponse(ERROR_DETAIL, description="Too many requests; see Retry-After.")
+SERVICE_UNAVAILABLE = OpenApiResponse(
+    ERROR_DETAIL, description="A service we depend on failed; retry."
+)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rooms import apis
+from rooms.calls import apis
 
 SESSION = "<str:room_id>/calls/sessions/<str:session_id>"
 

@@ -7,10 +7,20 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from rooms.calls_client import CallsUnavailableError, get_calls_client
+from clinic.integrations.cloudflare.calls_client import CallsUnavailableError
 
 logger = logging.getLogger(__name__)
 CACHE_KEY = "rooms:turn-ice-servers"
+
+_http: requests.Session | None = None
+
+
+def _session() -> requests.Session:
+    """The process's pooled HTTP session for TURN (the Calls client keeps its own)."""
+    global _http
+    if _http is None:
+        _http = requests.Session()
+    return _http
 
 
 def _configured_stun() -> list[dict]:
@@ -23,7 +33,7 @@ def _fetch_turn(ttl: int) -> list[dict]:
         "/credentials/generate-ice-servers"
     )
     try:
-        response = get_calls_client().http.post(
+        response = _session().post(
             url,
             json={"ttl": ttl},
             headers={"Authorization": f"Bearer {settings.TURN_KEY_API_TOKEN}"},

@@ -1,9 +1,10 @@
-"""rooms.calls_schema: the Calls bodies' shapes, and errors that name the schema and the path."""
+"""standins.calls_sfu.schema: the Calls bodies' shapes, and errors that name the schema and the
+path."""
 
 import jsonschema
 import pytest
 
-from rooms.calls_schema import SCHEMAS, CallsSchemaError, validate
+from standins.calls_sfu.schema import SCHEMAS, CallsSchemaError, validate
 
 OFFER = {"type": "offer", "sdp": "v=0\r\n"}
 ANSWER = {"type": "answer", "sdp": "v=0\r\n"}

@@ -6,8 +6,9 @@ track is a send-only transceiver on the puller's session whose sender reads a `S
 attached to the publisher's `Publication`. Everything here runs on the server's one event loop;
 mutations of one session are serialized by its lock.
 
-Request bodies arrive already validated against rooms.calls_schema; this module checks what a
-schema cannot (which tracks exist, the offer/answer order) and answers with Calls's error codes.
+Request bodies arrive already validated against the Calls schemas (schema.py); this module checks
+what a schema cannot (which tracks exist, the offer/answer order) and answers with Calls's
+error codes.
 """
 
 import asyncio
@@ -28,7 +29,7 @@ from aiortc import (
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
-from rooms.sfu.errors import (
+from standins.calls_sfu.errors import (
     CLOSE_TRACK_ERROR,
     EMPTY_TRACK_ERROR,
     INTERNAL_ERROR,
@@ -41,7 +42,7 @@ from rooms.sfu.errors import (
     ApiError,
     item_error,
 )
-from rooms.sfu.fanout import Publication, SubscriberTrack
+from standins.calls_sfu.fanout import Publication, SubscriberTrack
 
 logger = logging.getLogger(__name__)
 

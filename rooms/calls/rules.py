@@ -3,7 +3,7 @@
 The browser never holds the app secret: it asks us, and we ask Calls only after checking the
 request against the room state. The caller must be an admitted participant of the room; a
 session id must be one this person created in this room (and not yet closed by the room: see
-rooms.calls_sessions); a remote track must be one that an admitted participant of the same room
+rooms.calls.sessions); a remote track must be one that an admitted participant of the same room
 published through us, and every track that names another session is a remote one. Each person
 holds at most CALLS_MAX_SESSIONS_PER_PARTICIPANT sessions in a room. Anything else is refused
 before Calls is reached.
@@ -26,7 +26,7 @@ from clinic.errors import (
     PermissionDeniedError,
     ServiceUnavailableError,
 )
-from rooms.calls_client import (
+from clinic.integrations.cloudflare.calls_client import (
     CallsConfigurationError,
     CallsError,
     CallsUnavailableError,
@@ -34,7 +34,7 @@ from rooms.calls_client import (
     TracksResult,
     get_calls_client,
 )
-from rooms.calls_sessions import close_sessions
+from rooms.calls.sessions import close_sessions
 from rooms.services import (
     ROOM_CLOSED,
     STATE_GRACE_SECONDS,
