@@ -1,7 +1,7 @@
 """JSON Schemas for the Cloudflare Calls (Realtime SFU) HTTP bodies this project sends and reads.
 
 Our own encoding of the contract in Cloudflare's OpenAPI document "Cloudflare Realtime API" 1.0
-(2024-05-21) and its TURN credentials page; see ../shared/docs/cloudflare-calls-api.md. Field
+(2024-05-21) and its TURN credentials page; see docs/cloudflare-calls.md. Field
 names, types, enums and required fields follow that document. Like it, no object here sets
 `additionalProperties`: the API may add fields, and a reader must tolerate them.
 

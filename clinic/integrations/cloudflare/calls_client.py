@@ -1,7 +1,7 @@
 """Client for the Cloudflare Calls (Realtime SFU) HTTP API; the only code that talks to it.
 
 The app secret travels only from here to Calls, as a bearer token; nothing it returns is handed
-to a browser unread. See ../shared/docs/cloudflare-calls-api.md and Cloudflare's OpenAPI
+to a browser unread. See docs/cloudflare-calls.md and Cloudflare's OpenAPI
 document for the contract.
 """
 
