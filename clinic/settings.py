@@ -102,6 +102,16 @@ TEMPLATES = [
 # --- Data ------------------------------------------------------------------------------------
 
 DATABASE_URL = env_url("DATABASE_URL", None, schemes={"postgres", "postgresql", "pgsql", "sqlite"})
+# Every SQLite database gets these, whether SQLITE_PATH or a sqlite:// DATABASE_URL names it.
+# IMMEDIATE takes the write lock when a transaction starts, so the booking check-then-insert
+# cannot interleave: a deferred transaction that has read and then writes is refused at once
+# with "database is locked" (SQLITE_BUSY that the busy timeout never retries), a 500. WAL lets
+# readers run beside the writer.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -113,18 +123,17 @@ if DATABASE_URL:
             "max_size": env_int("DB_POOL_MAX_SIZE", 10, minimum=1),
             "timeout": env_int("DB_POOL_TIMEOUT_SECONDS", 10, minimum=1),
         }
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = {
+            **SQLITE_OPTIONS,
+            **DATABASES["default"].get("OPTIONS", {}),
+        }
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": {
-                # IMMEDIATE takes the write lock when a transaction starts, so the booking
-                # check-then-insert cannot interleave; WAL lets readers run beside it.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
 

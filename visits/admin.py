@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -9,11 +10,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 
 from clinic.errors import ApplicationError
-from visits.admin_audit import AccessAuditedAdmin
+from visits.admin_audit import AccessAuditedAdmin, Action
 from visits.models import (
     AccessLogEntry,
     Allergy,
     Appointment,
+    AppointmentStatus,
     Condition,
     Doctor,
     Medication,
@@ -25,8 +27,10 @@ from visits.models import (
     VisitNoteVersion,
     WorkingHours,
 )
-from visits.selectors import appointments_overlapping
 from visits.services import (
+    TRANSITIONS,
+    appointment_set_details,
+    appointment_transition,
     patient_save_with_unique_mrn,
     user_account_check_change,
     user_may_manage_account,
@@ -342,39 +346,61 @@ class PatientAdmin(AccessAuditedAdmin):
 
 
 class AppointmentForm(forms.ModelForm):
+    """Who, when and why. The status is not edited here: it moves through the list's actions."""
+
     end = forms.SplitDateTimeField(
         required=False,
         help_text="Leave empty to use the doctor's appointment length.",
         widget=AdminSplitDateTime,
     )
+    # Set by AppointmentAdmin when the service refused the save: shown as this form's error.
+    refusal: ApplicationError | None = None
 
     class Meta:
         model = Appointment
-        fields = ["doctor", "patient", "start", "end", "reason", "status", "cancellation_reason"]
+        fields = ["doctor", "patient", "start", "end", "reason"]
 
     def clean(self):
         data = super().clean()
         doctor, start = data.get("doctor"), data.get("start")
-        if doctor and start:
-            end = data.get("end") or start + doctor.appointment_length
-            data["end"] = self.instance.end = end
-            if end <= start:
-                raise forms.ValidationError("An appointment must end after it starts.")
-            if (
-                data.get("status") != "cancelled"
-                and appointments_overlapping(
-                    doctor=doctor, start=start, end=end, exclude_id=self.instance.pk
-                ).exists()
-            ):
-                raise forms.ValidationError(
-                    f"{doctor} already has an appointment between {start:%H:%M} and {end:%H:%M}."
-                )
+        if doctor and start and not data.get("end"):
+            # The model needs an end to validate; the service fills it in the same way.
+            data["end"] = start + doctor.appointment_length
+        if self.refusal is not None:
+            field = self.refusal.field if self.refusal.field in self.fields else None
+            self.add_error(field, str(self.refusal))
         return data
+
+
+class AppointmentActionForm(helpers.ActionForm):
+    reason = forms.CharField(
+        required=False, max_length=500, help_text="Required to cancel: the reason for cancelling."
+    )
+
+
+# How the state machine's actions read in the admin's action menu.
+TRANSITION_LABELS = {"check_in": "Check in", "no_show": "No-show"}
+
+
+def _transition_action(name: str):
+    label = TRANSITION_LABELS.get(name, name.replace("_", " ").capitalize())
+
+    @admin.action(description=f"{label} selected appointments", permissions=["change"])
+    def run(modeladmin: "AppointmentAdmin", request, queryset):
+        modeladmin.run_transition(request, queryset, name)
+
+    run.__name__ = name
+    return run
 
 
 @admin.register(Appointment)
 class AppointmentAdmin(AccessAuditedAdmin):
+    """Saves go through appointment_set_details (the booking's overlap check under its lock);
+    status changes through appointment_transition, one list action per transition."""
+
     form = AppointmentForm
+    action_form = AppointmentActionForm
+    actions = [_transition_action(name) for name in TRANSITIONS]
     audit_what = AccessLogEntry.What.APPOINTMENT
     list_display = ("start", "end", "doctor", "patient_name", "patient_mrn", "status", "reason")
     list_filter = ("status", "doctor", ("start", admin.DateFieldListFilter))
@@ -388,7 +414,7 @@ class AppointmentAdmin(AccessAuditedAdmin):
     autocomplete_fields = ("doctor", "patient")
     date_hierarchy = "start"
     ordering = ("-start",)
-    readonly_fields = ("room_id", "created_at", "updated_at")
+    readonly_fields = ("status", "cancellation_reason", "room_id", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("doctor", "patient", "start", "end", "reason")}),
         ("Status", {"fields": ("status", "cancellation_reason")}),
@@ -405,6 +431,54 @@ class AppointmentAdmin(AccessAuditedAdmin):
 
     def audit_subject(self, obj: Appointment):
         return obj.patient, obj
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "appointment_refusal", None)
+        if refusal is None:
+            return form
+        return type(form.__name__, (form,), {"refusal": refusal})
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as refusal:
+            # The service refused the save, and the admin's transaction rolled back with it:
+            # the same form again, with the user's input and the service's message.
+            request.appointment_refusal = refusal
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj: Appointment, form, change: bool) -> None:
+        data = form.cleaned_data
+        appointment_set_details(
+            appointment=obj,
+            doctor=data["doctor"],
+            patient=data["patient"],
+            start=data["start"],
+            end=data["end"],
+            reason=data["reason"],
+        )
+
+    def run_transition(self, request, queryset, name: str) -> None:
+        reason = request.POST.get("reason", "")
+        moved = 0
+        for appointment in queryset.select_related("doctor", "patient__user"):
+            try:
+                moved_appointment = appointment_transition(
+                    user=request.user, appointment_id=appointment.pk, action=name, reason=reason
+                )
+            except ApplicationError as refusal:
+                self.message_user(request, f"{appointment}: {refusal}", messages.ERROR)
+                continue
+            self._audit(request, Action.UPDATE, moved_appointment)
+            moved += 1
+        if moved:
+            self.message_user(
+                request,
+                f"{moved} appointment{'s' if moved != 1 else ''} now "
+                f"{AppointmentStatus(TRANSITIONS[name].target).label.lower()}.",
+                messages.SUCCESS,
+            )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -8,6 +8,7 @@ from visits.services.appointments import (
     appointment_book,
     appointment_create,
     appointment_reschedule,
+    appointment_set_details,
     appointment_transition,
 )
 from visits.services.credentials import (
@@ -43,6 +44,7 @@ __all__ = [
     "appointment_book",
     "appointment_create",
     "appointment_reschedule",
+    "appointment_set_details",
     "appointment_transition",
     "clinic_staff_group_sync",
     "doctor_create",

@@ -116,6 +116,28 @@ def appointment_create(
 ) -> Appointment:
     """Put an appointment in the book at any time (clinic staff, demo data): no slot rules,
     only that the doctor's time is free."""
+    return appointment_set_details(
+        appointment=Appointment(status=status),
+        doctor=doctor,
+        patient=patient,
+        start=start,
+        end=end,
+        reason=reason,
+    )
+
+
+def appointment_set_details(
+    *,
+    appointment: Appointment,
+    doctor: Doctor,
+    patient: Patient,
+    start: datetime,
+    reason: str,
+    end: datetime | None = None,
+) -> Appointment:
+    """Save who, when and why of `appointment`, new or not (clinic staff in the admin), under
+    the same rules and the same per-doctor lock as a booking: 409 when the doctor's time is
+    taken. Its status is not set here: it moves only through `appointment_transition`."""
     _require_aware(start)
     if end is not None and timezone.is_naive(end):
         raise ApplicationError("Appointment times must carry a time zone.", field="end")
@@ -124,9 +146,8 @@ def appointment_create(
         raise ApplicationError("An appointment must end after it starts.", field="end")
     if not reason.strip():
         raise ApplicationError("Please give a reason for the visit.", field="reason")
-    appointment = Appointment(
-        doctor=doctor, patient=patient, start=start, end=end, reason=reason.strip(), status=status
-    )
+    appointment.doctor, appointment.patient = doctor, patient
+    appointment.start, appointment.end, appointment.reason = start, end, reason.strip()
     appointment.full_clean(exclude=["doctor", "patient"])
     _save_holding_slot(appointment)
     return appointment
