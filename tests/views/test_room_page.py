@@ -1,8 +1,11 @@
+import json
+import re
 import uuid
 
 import pytest
 from django.urls import reverse
 
+from rooms.protocol import PARSERS, CloseCode, page_constants
 from tests.factories import at, make_appointment, make_doctor, make_patient
 
 pytestmark = pytest.mark.django_db
@@ -38,3 +41,24 @@ def test_a_closed_room_says_why(client):
     client.force_login(appointment.patient.user)
     response = client.get(reverse("rooms:room", args=[appointment.room_id]))
     assert b"opens 15 minutes before" in response.content
+
+
+def _room_config(response) -> dict:
+    match = re.search(
+        rb'<script id="room-config" type="application/json">(.*?)</script>', response.content
+    )
+    assert match, "the room page carries its config as json_script"
+    return json.loads(match.group(1))
+
+
+def test_the_room_config_carries_the_protocol_from_its_one_definition(client):
+    appointment = make_appointment(start=at(minutes=5))
+    client.force_login(appointment.patient.user)
+    config = _room_config(client.get(reverse("rooms:room", args=[appointment.room_id])))
+    protocol = config["protocol"]
+    assert protocol == page_constants()
+    assert protocol["closeCodes"] == {code.name: int(code) for code in CloseCode}
+    # The codes docs/protocol.md says the page treats as final; the others it reconnects after.
+    assert protocol["finalCloseCodes"] == [4000, 4401, 4403, 4404, 4409, 4429]
+    assert protocol["serverFrames"]["STATE"] == "room.state"
+    assert set(protocol["clientFrames"].values()) == set(PARSERS)
