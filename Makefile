@@ -1,12 +1,13 @@
 # The two commands a newcomer needs: `make run` (the app with demo data on the embedded
 # defaults, http://127.0.0.1:8000) and `make test` (install, lint and the whole suite).
+# Only the tests need node: `make run` serves the page's ES modules as they are.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format browser
+.PHONY: install run test lint jstest format browser node
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +25,23 @@ run: install
 	DEBUG=true $(BIN)/python manage.py seed_demo
 	DEBUG=true $(BIN)/python -m clinic.server --bind $(HOST) --port $(PORT) clinic.asgi:application
 
-test: install lint browser
+test: install lint jstest browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The JavaScript linter and test runner's dependencies, from the npm registry at the versions
+# package-lock.json pins; again whenever either file changes.
+node_modules/.installed: package.json package-lock.json | node
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node:
+	@command -v npm >/dev/null || { \
+		echo "Installing Debian's nodejs and npm for the JavaScript lint and tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+
+# Unit tests of the room page's pure modules (tests/js), with node's own test runner.
+jstest: node_modules/.installed
+	node --test tests/js/*.test.mjs
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
 browser:
@@ -33,9 +49,10 @@ browser:
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-lint: install
+lint: install node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node_modules/.bin/eslint .
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -97,14 +97,14 @@ INIT_SCRIPT = r"""
     if (bench.pollTimer) return;
     let busy = false;
     bench.pollTimer = setInterval(async () => {
-      if (busy || bench.stats !== null || !window.clinicMeet) return;
+      if (busy || bench.stats !== null || !window.clinicMeetTestHook) return;
       busy = true;
       try {
-        for (const peer of window.clinicMeet.peers.values()) {
-          if (bench.connected === null && peer.link.pc.connectionState === "connected") {
+        for (const { pc } of window.clinicMeetTestHook.connections()) {
+          if (bench.connected === null && pc.connectionState === "connected") {
             bench.connected = clock();
           }
-          (await peer.link.pc.getStats()).forEach((r) => {
+          (await pc.getStats()).forEach((r) => {
             if (r.type === "inbound-rtp" && r.kind === "video" && r.framesDecoded > 0
                 && bench.stats === null) bench.stats = clock();
           });
@@ -284,7 +284,7 @@ def one_run(doctor_browser, patient_browser, base: str, assets: list | None) -> 
         get = (
             "() => { const b = window.__bench; return {click: b.click, rvfc: b.rvfc, "
             "rvfcMeta: b.rvfcMeta, stats: b.stats, connected: b.connected, "
-            "trace: [...(window.clinicMeet?.peers.values() || [])].map(p => p.link.trace)}; }"
+            "trace: (window.clinicMeetTestHook?.connections() || []).map(c => c.trace)}; }"
         )
         d, p = doctor.evaluate(get), patient.evaluate(get)
         t0 = d["click"]

@@ -6,6 +6,7 @@ answers with an `error` frame while the socket stays open.
 
 import json
 from dataclasses import dataclass
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from rooms.models import CHAT_MESSAGE_MAX_LENGTH
@@ -14,6 +15,64 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_ID_LENGTH = 64
 MAX_TRACKS = 16
 TRACK_KINDS = ("audio", "video")
+
+
+class CloseCode(IntEnum):
+    """How the server closes a room socket (docs/protocol.md, Connecting)."""
+
+    REPLACED = 4000
+    NOT_AUTHENTICATED = 4401
+    NOT_ALLOWED = 4403
+    UNKNOWN_ROOM = 4404
+    TIMED_OUT = 4408
+    ROOM_CLOSED = 4409
+    ABUSE = 4429
+    # The room's shared state or channel layer (Redis) stayed unreachable: reconnect later.
+    UNAVAILABLE = 4503
+
+
+# After these the page reconnects on its own (as after a dropped network); the others are final.
+RECONNECT_CLOSE_CODES = frozenset({CloseCode.TIMED_OUT, CloseCode.UNAVAILABLE})
+
+
+class ServerFrame(StrEnum):
+    """The `type` of each frame the server sends."""
+
+    STATE = "room.state"
+    SIGNAL = "signal"
+    CHAT = "chat"
+    PONG = "pong"
+    ERROR = "error"
+    DENIED = "room.denied"
+    REMOVED = "room.removed"
+    ENDED = "room.ended"
+    CLOSED = "room.closed"
+
+
+class ClientFrame(StrEnum):
+    """The `type` of each frame a client may send (parsed by PARSERS below)."""
+
+    PING = "ping"
+    ADMIT = "admit"
+    DENY = "deny"
+    REMOVE = "remove"
+    END = "end"
+    SIGNAL = "signal"
+    MEDIA = "media"
+    TRACKS = "tracks"
+    CHAT = "chat"
+
+
+def page_constants() -> dict[str, Any]:
+    """The protocol as the room page needs it (part of its config), so that the page repeats
+    none of it: close codes and which are final, and the frame types both ways."""
+    return {
+        "closeCodes": {code.name: code.value for code in CloseCode},
+        "finalCloseCodes": sorted(code.value for code in set(CloseCode) - RECONNECT_CLOSE_CODES),
+        "serverFrames": {frame.name: frame.value for frame in ServerFrame},
+        "clientFrames": {frame.name: frame.value for frame in ClientFrame},
+        "maxTracks": MAX_TRACKS,
+    }
 
 
 class ProtocolError(Exception):
@@ -25,7 +84,7 @@ class ProtocolError(Exception):
         self.client_id = client_id
 
     def frame(self) -> dict[str, str]:
-        frame = {"type": "error", "code": self.code, "message": self.message}
+        frame = {"type": ServerFrame.ERROR.value, "code": self.code, "message": self.message}
         if self.client_id is not None:
             frame["client_id"] = self.client_id
         return frame
@@ -127,15 +186,15 @@ def _chat(frame: dict) -> dict:
 
 
 PARSERS = {
-    "ping": _no_fields,
-    "admit": _target,
-    "deny": _target,
-    "remove": _target,
-    "end": _no_fields,
-    "signal": _signal,
-    "media": _media,
-    "tracks": _tracks,
-    "chat": _chat,
+    ClientFrame.PING: _no_fields,
+    ClientFrame.ADMIT: _target,
+    ClientFrame.DENY: _target,
+    ClientFrame.REMOVE: _target,
+    ClientFrame.END: _no_fields,
+    ClientFrame.SIGNAL: _signal,
+    ClientFrame.MEDIA: _media,
+    ClientFrame.TRACKS: _tracks,
+    ClientFrame.CHAT: _chat,
 }
 
 

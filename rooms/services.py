@@ -21,7 +21,7 @@ from django.utils import timezone
 from clinic.errors import ApplicationError
 from rooms.calls.sessions import close_sessions_of
 from rooms.models import ChatMessage
-from rooms.protocol import ProtocolError
+from rooms.protocol import CloseCode, ProtocolError, ServerFrame
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
 from visits.models import Appointment, User
 from visits.selectors import room_join_window
@@ -44,17 +44,23 @@ class RoomClosed(Exception):
     """The socket must close with `code` (see docs/protocol.md), after a last frame of
     `frame_type` telling the client why."""
 
-    def __init__(self, code: int, reason: str, frame_type: str = "room.closed") -> None:
+    def __init__(self, code: int, reason: str, frame_type: str = ServerFrame.CLOSED.value) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
         self.frame_type = frame_type
 
 
-NOT_AUTHENTICATED, NOT_ALLOWED, UNKNOWN_ROOM, ROOM_CLOSED = 4401, 4403, 4404, 4409
-REPLACED, TIMED_OUT, ABUSE = 4000, 4408, 4429
-# The room's shared state or channel layer (Redis) stayed unreachable: reconnect later.
-UNAVAILABLE = 4503
+# The close codes (defined in rooms.protocol) by the names this module and the consumer use,
+# as plain ints: Daphne's WebSocket library refuses any other type of close code.
+NOT_AUTHENTICATED = CloseCode.NOT_AUTHENTICATED.value
+NOT_ALLOWED = CloseCode.NOT_ALLOWED.value
+UNKNOWN_ROOM = CloseCode.UNKNOWN_ROOM.value
+ROOM_CLOSED = CloseCode.ROOM_CLOSED.value
+REPLACED = CloseCode.REPLACED.value
+TIMED_OUT = CloseCode.TIMED_OUT.value
+ABUSE = CloseCode.ABUSE.value
+UNAVAILABLE = CloseCode.UNAVAILABLE.value
 
 
 @dataclass(frozen=True)
@@ -341,7 +347,7 @@ async def update_tracks(
 def _chat_frame(message: ChatMessage, names: dict[int, tuple[str, str]]) -> dict:
     name, role = names.get(message.sender_id, (message.sender.display_name, ""))
     return {
-        "type": "chat",
+        "type": ServerFrame.CHAT.value,
         "id": message.pk,
         "sender": {"user_id": message.sender_id, "display_name": name, "role": role},
         "text": message.text,
@@ -434,7 +440,7 @@ async def state_for(access: RoomAccess, participant_id: str) -> dict:
         # Admitted patients see who is in the call, not who else may be waiting.
         visible = [_public(p) for p in participants if p.status == ADMITTED]
     return {
-        "type": "room.state",
+        "type": ServerFrame.STATE.value,
         "you": {"participant_id": me.participant_id, "role": me.role, "status": me.status},
         "participants": visible,
         "recording": False,

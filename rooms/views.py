@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from rooms.protocol import page_constants
 from rooms.selectors import room_appointment_for_user
 from visits import selectors, services
 from visits.models import AccessLogEntry, AppointmentStatus
@@ -66,4 +67,6 @@ def _room_config(request: HttpRequest, appointment, is_doctor: bool) -> dict:
             "maxFramerate": settings.MAX_WEBCAM_FRAMERATE,
             "maxHeight": settings.MAX_WEBCAM_QUALITY_LEVEL,
         },
+        # Close codes and frame types, from their one definition (the page repeats none).
+        "protocol": page_constants(),
     }

@@ -485,6 +485,7 @@ def test_startup_script_can_be_executed():
         "test-results/junit.xml",
         "clinic_meet.egg-info/PKG-INFO",
         ".env",
+        "node_modules/eslint/package.json",
     ],
 )
 def test_dockerignore_leaves_out_local_state(path):
@@ -502,6 +503,7 @@ def test_dockerignore_leaves_out_local_state(path):
         "rooms/routing.py",
         "templates/base.html",
         "static/app.js",
+        "static/js/room/main.js",
         "docker/entrypoint.sh",
     ],
 )

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.slow
 # The one peer link's ICE state, restarts, local ICE username fragment and the local address of
 # the candidate pair in use, tagged so a new RTCPeerConnection would show.
 LINK = """async () => {
-  const [peer] = window.clinicMeet.peers.values();
-  const pc = peer.link.pc;
+  const [link] = window.clinicMeetTestHook.connections();
+  const pc = link.pc;
   pc.testTag ??= Math.random();
   const stats = await pc.getStats();
   let address = null;
@@ -36,9 +36,9 @@ LINK = """async () => {
       address = stats.get(stats.get(r.selectedCandidatePairId).localCandidateId).address;
     }
   });
-  return {ice: pc.iceConnectionState, restarts: peer.link.iceRestarts, tag: pc.testTag,
+  return {ice: pc.iceConnectionState, restarts: link.iceRestarts, tag: pc.testTag,
           ufrag: pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1], address,
-          trace: peer.link.trace};
+          trace: link.trace};
 }"""
 RECONNECTED_ON = f"""async (address) => {{
   const link = await ({LINK})();
@@ -73,7 +73,7 @@ def test_a_network_change_mid_call_restarts_ice_and_the_video_resumes(
     doctor.wait_for_selector("#connection[data-quality=reconnecting]", timeout=TIMEOUT)
     assert "reconnecting" in doctor.text_content("#connection-text")
     doctor.wait_for_function(
-        "() => [...window.clinicMeet.peers.values()][0].link.iceRestarts > 0", timeout=TIMEOUT
+        "() => window.clinicMeetTestHook.connections()[0].iceRestarts > 0", timeout=TIMEOUT
     )
     restarted_in = time.monotonic() - unplugged
     private_network.join_wifi()

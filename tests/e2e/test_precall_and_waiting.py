@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.e2e.visit import (
+    HOOK,
     REMOTE_VIDEO_PLAYS,
     TIMEOUT,
     doctor_admits_the_patient,
@@ -138,7 +139,7 @@ def test_a_removed_patient_is_cut_off_at_once_not_after_the_leave_grace(live_cli
     doctor.click("#waiting-list button:has-text('Admit')")
     doctor.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
     # The doctor's connection to the patient, kept to look at after the page lets it go.
-    doctor.evaluate("() => { window.removedPc = [...window.clinicMeet.peers.values()][0].link.pc }")
+    doctor.evaluate(f"() => {{ window.removedPc = {HOOK}.connections()[0].pc }}")
     doctor.click("#participant-list button:has-text('Remove')")
     started = time.monotonic()
     # Closed by the doctor's page itself (signalingState "closed" only follows pc.close()),
@@ -146,7 +147,7 @@ def test_a_removed_patient_is_cut_off_at_once_not_after_the_leave_grace(live_cli
     doctor.wait_for_function("() => window.removedPc.signalingState === 'closed'", timeout=2_000)
     closed_after = time.monotonic() - started
     assert closed_after < 2, closed_after
-    assert doctor.evaluate("() => window.clinicMeet.peers.size") == 0
+    assert doctor.evaluate(f"() => {HOOK}.remoteCount") == 0
     assert doctor.query_selector(".tile--remote") is None
     patient.wait_for_selector("#ended:not([hidden])", timeout=TIMEOUT)
     assert patient.text_content("#ended-reason") == "The doctor removed you from the visit."

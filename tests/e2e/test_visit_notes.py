@@ -3,7 +3,7 @@
 
 import pytest
 
-from tests.e2e.visit import TIMEOUT, join_as_doctor_and_patient
+from tests.e2e.visit import TIMEOUT, join_as_doctor_and_patient, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -55,3 +55,38 @@ def test_the_note_says_it_is_closed_once_the_visit_is_completed(live_clinic, bro
     assert doctor.is_hidden("#notes-reload")
     # Nothing left to retry, and nothing kept on the device that no page would restore.
     assert doctor.evaluate("() => Object.keys(localStorage).every(k => !k.includes(':note:'))")
+
+
+@pytest.mark.parametrize("media_mode", ["p2p"], indirect=True)
+def test_a_server_error_is_retried_but_a_refused_save_is_not(live_clinic, browser):
+    """A 5xx may heal: the page says the server had a problem and tries again. A 403 (or 400)
+    will not change by sending the same text again: the page says it was refused, never "no
+    connection", and stops."""
+    patient = sign_in(browser, live_clinic, "hanako", "patient-demo-pass")
+    room_path = patient.get_attribute("a:has-text('Join')", "href")
+    doctor = sign_in(browser, live_clinic, "dr.tanaka", "doctor-demo-pass")
+    answers = [503, 403]
+    saves = []
+
+    def answer_saves(route) -> None:
+        if route.request.method != "PUT":
+            route.continue_()
+            return
+        saves.append(route.request.post_data_json)
+        status = answers[min(len(saves), len(answers)) - 1]
+        route.fulfill(status=status, json={"detail": f"Refused with {status}."})
+
+    doctor.route("**/api/appointments/*/notes/", answer_saves)
+    doctor.goto(live_clinic + room_path)
+    doctor.click("#join-button")
+    doctor.fill("#note-subjective", "Headache since Monday.")
+    doctor.wait_for_selector("#notes-status:has-text('the server had a problem')", timeout=TIMEOUT)
+    doctor.wait_for_selector("#notes-status:has-text('Refused with 403.')", timeout=TIMEOUT)
+    status = doctor.text_content("#notes-status")
+    assert "no connection" not in status and "retrying" not in status
+    assert len(saves) == 2 and saves[1]["subjective"] == "Headache since Monday."
+    # No retry comes: waiting past the retry delay (3 s) sends nothing more.
+    doctor.wait_for_timeout(4_000)
+    assert len(saves) == 2
+    # The text stays on this device until a save gets through.
+    assert doctor.evaluate("() => Object.keys(localStorage).some(k => k.includes(':note:'))")

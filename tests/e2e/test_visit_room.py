@@ -9,9 +9,11 @@ visit ends it on both pages.
 import pytest
 
 from tests.e2e.visit import (
+    HOOK,
     REMOTE_VIDEO_PLAYS,
     TIMEOUT,
     doctor_admits_the_patient,
+    drop_socket_and_wait_for_a_new_entry,
     frames_grow,
     join_as_doctor_and_patient,
     screenshot,
@@ -35,9 +37,8 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
     # The clinic's camera limits reach the page and the video sender.
     limits = doctor.evaluate("""async () => {
         const config = JSON.parse(document.getElementById('room-config').textContent).media;
-        const c = window.clinicMeet.calls;
-        const senders = c ? c.pushPc.getSenders()
-            : [...window.clinicMeet.peers.values()].flatMap(p => p.link.pc.getSenders());
+        const senders = window.clinicMeetTestHook.connections()
+            .flatMap(({ pc }) => pc.getSenders());
         const video = senders.find(s => s.track && s.track.kind === 'video');
         const encoding = video.getParameters().encodings[0];
         return {config, maxBitrate: encoding.maxBitrate, maxFramerate: encoding.maxFramerate,
@@ -78,12 +79,7 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
     doctor.wait_for_selector(".tile--remote figcaption:text-is('Hanako Suzuki')", timeout=TIMEOUT)
 
     # A dropped socket reconnects by itself; the call and the chat go on, no reload.
-    patient.evaluate("() => window.clinicMeet.socket.drop()")
-    patient.wait_for_function(
-        "() => window.clinicMeet.socket.ws.readyState === WebSocket.OPEN"
-        " && window.clinicMeet.me.status === 'admitted'",
-        timeout=TIMEOUT,
-    )
+    drop_socket_and_wait_for_a_new_entry(patient, "admitted")
     patient.fill("#chat-input", "Back again")
     patient.press("#chat-input", "Enter")
     doctor.wait_for_selector(".chat__text:has-text('Back again')", timeout=TIMEOUT)
@@ -94,7 +90,7 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
         "() => document.getElementById('notes-status').textContent.startsWith('Saved')",
         timeout=TIMEOUT,
     )
-    mode = "calls" if doctor.evaluate("() => !!window.clinicMeet.calls") else "p2p"
+    mode = doctor.evaluate(f"() => {HOOK}.mode")
     screenshot(doctor, f"doctor-view-{mode}")
     screenshot(patient, f"patient-view-{mode}")
     assert "never-in-the-browser" not in doctor.content() + patient.content()
@@ -165,7 +161,7 @@ def test_the_chosen_speaker_plays_the_visit_and_is_remembered(live_clinic, brows
     first = patient.select_option("#speaker-select", label="Fake Audio Output 1")[0]
     patient.click("#speaker-test")
     patient.wait_for_selector("#speaker-test-hint:has-text('Did you hear a tone')")
-    assert patient.evaluate("() => window.clinicMeet.testSound.sinkId") == first
+    assert patient.evaluate(f"() => {HOOK}.testSoundSinkId") == first
 
     patient.click("#join-button")
     patient.wait_for_selector("#waiting:not([hidden])")
@@ -196,18 +192,13 @@ def test_through_calls_the_room_follows_reconnects_reloads_and_leaving(live_clin
     doctor.click("#waiting-list button:has-text('Admit')")
     for page in (doctor, patient):
         page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
-    patient_session = (
-        "() => window.clinicMeet.participants.find(p => p.role === 'patient')?.session_id"
-    )
+    patient_session = f"() => {HOOK}.participants.find(p => p.role === 'patient')?.session_id"
     announced = doctor.evaluate(patient_session)
     assert announced
 
     # The patient's socket drops and reconnects (a new room entry): the page announces its
     # Calls session again, so a doctor who reloads afterwards still gets the patient's video.
-    patient.evaluate("() => window.clinicMeet.socket.drop()")
-    patient.wait_for_function(
-        "() => window.clinicMeet.socket.ws.readyState === WebSocket.OPEN", timeout=TIMEOUT
-    )
+    drop_socket_and_wait_for_a_new_entry(patient)
     doctor.wait_for_function(f"() => ({patient_session})() === '{announced}'", timeout=TIMEOUT)
     doctor.reload()
     doctor.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
@@ -216,7 +207,7 @@ def test_through_calls_the_room_follows_reconnects_reloads_and_leaving(live_clin
     # The patient leaves: the doctor's page stops pulling their tracks and drops the tile.
     patient.click("#leave-button")
     doctor.wait_for_selector(".tile--remote", state="detached", timeout=TIMEOUT)
-    doctor.wait_for_function("() => window.clinicMeet.calls.pulled.size === 0", timeout=TIMEOUT)
+    doctor.wait_for_function(f"() => {HOOK}.remoteCount === 0", timeout=TIMEOUT)
     doctor.wait_for_selector("#alone:not([hidden])", timeout=TIMEOUT)
 
     # And comes back: a new Calls session, pulled on the doctor's same connection.
@@ -232,11 +223,11 @@ def test_through_calls_a_removed_patient_is_dropped_at_once(live_clinic, browser
     doctor.click("#waiting-list button:has-text('Admit')")
     for page in (doctor, patient):
         page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
-    assert doctor.evaluate("() => window.clinicMeet.calls.pulled.size") > 0
+    assert doctor.evaluate(f"() => {HOOK}.remoteCount") > 0
     doctor.click("#participant-list button:has-text('Remove')")
     # The doctor's page stops pulling the patient's tracks and drops the tile at once, not
     # after the grace a reconnect gets (the server closed the patient's sessions meanwhile).
-    doctor.wait_for_function("() => window.clinicMeet.calls.pulled.size === 0", timeout=2_000)
+    doctor.wait_for_function(f"() => {HOOK}.remoteCount === 0", timeout=2_000)
     doctor.wait_for_selector(".tile--remote", state="detached", timeout=2_000)
     patient.wait_for_selector("#ended:not([hidden])", timeout=TIMEOUT)
     assert patient.text_content("#ended-reason") == "The doctor removed you from the visit."

@@ -8,11 +8,12 @@ ARTIFACTS = REPO / "test-results" / "e2e"
 REMOTE_VIDEO_PLAYS = (
     "() => [...document.querySelectorAll('.video--remote')].some(v => v.videoWidth > 0)"
 )
+# The room page's test hook (static/js/room/test-hook.js, docs/room-page.md): the tests read the
+# page through it, never through its internals.
+HOOK = "window.clinicMeetTestHook"
 FRAMES_DECODED = """async () => {
-  const pcs = [...window.clinicMeet.peers.values()].map(p => p.link.pc);
-  if (window.clinicMeet.calls) pcs.push(window.clinicMeet.calls.pc);
   let frames = 0;
-  for (const pc of pcs) {
+  for (const { pc } of window.clinicMeetTestHook.connections()) {
     (await pc.getStats()).forEach(r => {
       if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
     });
@@ -58,6 +59,24 @@ def wait_until(page, predicate: str, arg=None, timeout: int = TIMEOUT):
         if time.monotonic() > deadline:
             raise AssertionError(f"still {value!r} after {timeout} ms: {predicate}")
         time.sleep(0.1)
+
+
+def drop_socket_and_wait_for_a_new_entry(page, status: str | None = None):
+    """The page's WebSocket drops as on a network failure; waits until the page is back in the
+    room on a new connection (a new participant id, so nothing stale passes), and, when
+    given, with `status` there."""
+    before = page.evaluate(f"() => {HOOK}.participantId")
+    assert before
+    page.evaluate(f"() => {HOOK}.dropSocket()")
+    page.wait_for_function(
+        """([before, status]) => {
+            const hook = window.clinicMeetTestHook;
+            return hook.socketOpen && hook.participantId && hook.participantId !== before
+                && (status === null || hook.status === status);
+        }""",
+        arg=[before, status],
+        timeout=TIMEOUT,
+    )
 
 
 def frames_grow(page, by: int = 5):

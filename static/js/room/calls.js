@@ -4,11 +4,10 @@
 // apart means the SFU's offers never renegotiate what our own offer set up. Operations run one
 // at a time, because each is an SDP negotiation.
 
+import { fetchJson } from "./http.js";
+import { sendEncodings } from "./limits.js";
 import { limitSender } from "./media.js";
 
-function csrfToken() {
-  return document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
-}
 
 export class CallsLink extends EventTarget {
   constructor({ callsUrl, iceServers, limits }) {
@@ -33,14 +32,8 @@ export class CallsLink extends EventTarget {
   }
 
   async api(method, path, body) {
-    const response = await fetch(this.callsUrl + path, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.detail || `Calls proxy answered ${response.status}`);
+    const { ok, status, data } = await fetchJson(this.callsUrl + path, { method, body });
+    if (!ok) throw new Error(data.detail || `Calls proxy answered ${status}`);
     return data;
   }
 
@@ -57,10 +50,7 @@ export class CallsLink extends EventTarget {
       const transceivers = tracks.map(({ track }) =>
         this.pushPc.addTransceiver(track, {
           direction: "sendonly",
-          sendEncodings:
-            track.kind === "video"
-              ? [{ maxBitrate: this.limits.maxBitrate, maxFramerate: this.limits.maxFramerate }]
-              : undefined,
+          sendEncodings: sendEncodings(track.kind, this.limits),
         }),
       );
       await this.pushPc.setLocalDescription(await this.pushPc.createOffer());

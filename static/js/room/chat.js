@@ -1,25 +1,23 @@
 // In-call chat: history on admission, then each message as it comes.
 //
-// A message of ours shows at once, "Sending…", with a client id the server echoes: its stored
-// copy coming back with that id marks it sent; an error naming the id, no answer in time or
-// the socket dropping meanwhile marks it "Not sent" with a Retry that sends it again (see
-// docs/protocol.md). Nothing typed is dropped without saying so.
+// A message of ours shows at once, "Sending…", until the server answers it; it shows "Not
+// sent" with a Retry when the answer is an error, does not come in time, or the socket drops
+// meanwhile (the delivery state is chat-state.js; docs/protocol.md). Nothing typed is dropped
+// without saying so.
+
+import { ChatDelivery, newClientId } from "./chat-state.js";
 
 const ANSWER_TIMEOUT_MS = 15_000;
 
-function newClientId() {
-  // crypto.randomUUID needs a secure context; getRandomValues works on plain http too.
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
 export class ChatPanel {
-  constructor({ log, form, input, send, myUserId }) {
+  constructor({ log, form, input, send, chatFrame, myUserId }) {
     this.log = log;
     this.send = send;
+    this.chatFrame = chatFrame; // the client frame type of a chat message
     this.myUserId = myUserId;
-    this.seen = new Set();
-    this.outgoing = new Map(); // client id -> {text, item, timer}
+    this.delivery = new ChatDelivery();
+    this.items = new Map(); // client id -> the <li> of our message on its way
+    this.timers = new Map(); // client id -> its answer timeout
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = input.value.trim();
@@ -30,58 +28,62 @@ export class ChatPanel {
   }
 
   post(text, clientId) {
-    let message = this.outgoing.get(clientId);
-    if (!message) {
-      message = { text, item: this.render({ mine: true, name: "You", text }) };
-      message.item.dataset.clientId = clientId;
-      this.outgoing.set(clientId, message);
-      this.append(message.item);
+    this.delivery.sending(clientId, text);
+    let item = this.items.get(clientId);
+    if (!item) {
+      item = this.render({ mine: true, name: "You", text });
+      item.dataset.clientId = clientId;
+      this.items.set(clientId, item);
+      this.append(item);
     }
-    clearTimeout(message.timer);
-    message.item.classList.remove("chat__message--failed");
-    this.setStatus(message, "Sending…");
-    if (!this.send({ type: "chat", text, client_id: clientId })) {
+    clearTimeout(this.timers.get(clientId));
+    item.classList.remove("chat__message--failed");
+    this.setStatus(item, "Sending…");
+    if (!this.send({ type: this.chatFrame, text, client_id: clientId })) {
       return this.notSent(clientId);
     }
-    message.timer = setTimeout(() => this.notSent(clientId), ANSWER_TIMEOUT_MS);
+    this.timers.set(
+      clientId,
+      setTimeout(() => this.notSent(clientId), ANSWER_TIMEOUT_MS),
+    );
   }
 
   // An error frame naming one of our messages (docs/protocol.md: `not_sent` and the others).
   notSent(clientId) {
-    const message = this.outgoing.get(clientId);
-    if (!message) return;
-    clearTimeout(message.timer);
-    message.item.classList.add("chat__message--failed");
-    const status = this.setStatus(message, "Not sent — ");
+    if (!this.delivery.notSent(clientId)) return;
+    clearTimeout(this.timers.get(clientId));
+    const item = this.items.get(clientId);
+    const text = this.delivery.outgoing.get(clientId).text;
+    item.classList.add("chat__message--failed");
+    const status = this.setStatus(item, "Not sent — ");
     const retry = document.createElement("button");
     retry.type = "button";
     retry.className = "chat__retry";
     retry.textContent = "Retry";
-    retry.addEventListener("click", () => this.post(message.text, clientId));
+    retry.addEventListener("click", () => this.post(text, clientId));
     status.append(retry);
   }
 
   // The socket dropped: what was on its way got no answer and may not have arrived.
   connectionLost() {
-    for (const [clientId, message] of this.outgoing) {
-      if (!message.item.classList.contains("chat__message--failed")) this.notSent(clientId);
-    }
+    for (const clientId of this.delivery.lost()) this.notSent(clientId);
   }
 
   show(message) {
-    const mine = message.client_id ? this.outgoing.get(message.client_id) : undefined;
+    const { mine, duplicate } = this.delivery.received(message);
+    const item = mine ? this.items.get(mine) : undefined;
     if (mine) {
-      clearTimeout(mine.timer);
-      this.outgoing.delete(message.client_id);
+      clearTimeout(this.timers.get(mine));
+      this.timers.delete(mine);
+      this.items.delete(mine);
     }
-    if (this.seen.has(message.id)) {
-      mine?.item.remove(); // already shown (replayed with the history after a reconnect)
+    if (duplicate) {
+      item?.remove(); // already shown (replayed with the history after a reconnect)
       return;
     }
-    this.seen.add(message.id);
-    const item = this.render(this.fields(message));
-    if (mine) mine.item.replaceWith(item); // our own message, stored: it keeps its place
-    else this.append(item);
+    const shown = this.render(this.fields(message));
+    if (item) item.replaceWith(shown); // our own message, stored: it keeps its place
+    else this.append(shown);
   }
 
   append(item) {
@@ -98,12 +100,12 @@ export class ChatPanel {
     };
   }
 
-  setStatus(message, text) {
-    let status = message.item.querySelector(".chat__status");
+  setStatus(item, text) {
+    let status = item.querySelector(".chat__status");
     if (!status) {
       status = document.createElement("span");
       status.className = "chat__status";
-      message.item.querySelector(".chat__sender").after(" ", status);
+      item.querySelector(".chat__sender").after(" ", status);
     }
     status.textContent = text;
     return status;

@@ -1,20 +1,8 @@
-// Local media: device lists, capture within the clinic's limits, level metering.
+// Local media: device lists, the speaker, test tones, level metering, sender limits.
+
+import { limitedParameters } from "./limits.js";
 
 const DEVICES_KEY = "clinic-meet:devices";
-
-// `preferred` ids (remembered from last time) are taken when present; chosen ones must be.
-export function captureConstraints(limits, { cameraId, micId, preferred = false } = {}) {
-  const height = Math.min(720, limits.maxHeight);
-  const device = (id) => ({ deviceId: preferred ? { ideal: id } : { exact: id } });
-  return {
-    audio: micId ? device(micId) : true,
-    video: {
-      ...(cameraId ? device(cameraId) : {}),
-      height: { ideal: height, max: limits.maxHeight },
-      frameRate: { ideal: limits.maxFramerate, max: limits.maxFramerate },
-    },
-  };
-}
 
 // What to tell a person whose devices failed, and what to do about it.
 export function explainMediaError(error) {
@@ -159,17 +147,11 @@ export function meterAudio(stream, onLevel) {
   };
 }
 
-// The sender limits the clinic configured (MAX_WEBCAM_BITRATE / _FRAMERATE).
+// Holds a video sender to the clinic's limits (MAX_WEBCAM_BITRATE / _FRAMERATE; limits.js).
 export async function limitSender(sender, limits) {
   if (!sender?.track || sender.track.kind !== "video") return;
-  const parameters = sender.getParameters();
-  if (!parameters.encodings || parameters.encodings.length === 0) parameters.encodings = [{}];
-  for (const encoding of parameters.encodings) {
-    encoding.maxBitrate = limits.maxBitrate;
-    encoding.maxFramerate = limits.maxFramerate;
-  }
   try {
-    await sender.setParameters(parameters);
+    await sender.setParameters(limitedParameters(sender.getParameters(), limits));
   } catch (error) {
     console.warn("Could not apply sender limits", error);
   }

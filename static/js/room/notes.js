@@ -1,14 +1,22 @@
 // The doctor's SOAP note: saves as the doctor types, keeps a copy on this device until the
-// server has it, and retries after a dropped connection, so no text is lost. Once the visit is
-// completed the server refuses saves for good (later changes are addenda): the editor says so
-// and stops.
+// server has it, and retries while there is no connection or the server fails, so no text is
+// lost. A refusal (400, 403) is said and not retried; once the visit is completed the server
+// refuses saves for good (later changes are addenda): the editor says so and stops. Which
+// answer does what is autosave.js.
+
+import {
+  CONFLICT,
+  NO_CONNECTION_MESSAGE,
+  REFUSED,
+  RETRY,
+  SERVER_ERROR_MESSAGE,
+  refusedMessage,
+  saveOutcome,
+} from "./autosave.js";
+import { fetchJson } from "./http.js";
 
 const SAVE_DELAY_MS = 800;
 const RETRY_MS = 3000;
-
-function csrfToken() {
-  return document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
-}
 
 export class NotesEditor {
   constructor({ form, status, reloadButton, url, storageKey }) {
@@ -65,41 +73,50 @@ export class NotesEditor {
     this.saving = true;
     const sections = this.sections();
     try {
-      const response = await fetch(this.url, {
+      const answer = await fetchJson(this.url, {
         method: "PUT",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ ...sections, version: this.version }),
-      });
-      const data = await response.json().catch(() => ({}));
-      if (response.status === 409) {
-        // Either someone saved meanwhile or the visit was completed: the saved note tells which.
-        const saved = await this.fetchSaved();
-        if (saved?.closed) return this.close(data.detail, sections, saved);
-        this.conflict = true;
-        this.reloadButton.hidden = false;
-        this.say("These notes were changed elsewhere. Your text is kept here; load the saved " +
-          "version to continue.");
-        return;
-      }
-      if (!response.ok) throw new Error(data.detail || `status ${response.status}`);
-      this.version = data.version;
-      const current = this.sections();
-      const unchanged = Object.keys(current).every((name) => current[name] === sections[name]);
-      if (unchanged) localStorage.removeItem(this.storageKey);
-      else this.saveSoon(SAVE_DELAY_MS);
-      this.say(`Saved ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
-    } catch (error) {
-      this.say("Not saved yet: no connection. Your text is kept on this device; retrying…");
-      this.saveSoon(RETRY_MS);
+        body: { ...sections, version: this.version },
+      }).catch(() => null);
+      await this.answered(answer, sections);
     } finally {
       this.saving = false;
     }
   }
 
+  // `answer`: {status, data} from the server, or null when none came.
+  async answered(answer, sections) {
+    const outcome = saveOutcome(answer?.status ?? null);
+    if (outcome === RETRY) {
+      this.say(answer ? SERVER_ERROR_MESSAGE : NO_CONNECTION_MESSAGE);
+      this.saveSoon(RETRY_MS);
+      return;
+    }
+    if (outcome === REFUSED) {
+      // Sending the same text again would be refused again: the next edit tries anew.
+      this.say(refusedMessage(answer.status, answer.data.detail));
+      return;
+    }
+    if (outcome === CONFLICT) {
+      // Either someone saved meanwhile or the visit was completed: the saved note tells which.
+      const saved = await this.fetchSaved();
+      if (saved?.closed) return this.close(answer.data.detail, sections, saved);
+      this.conflict = true;
+      this.reloadButton.hidden = false;
+      this.say("These notes were changed elsewhere. Your text is kept here; load the saved " +
+        "version to continue.");
+      return;
+    }
+    this.version = answer.data.version;
+    const current = this.sections();
+    const unchanged = Object.keys(current).every((name) => current[name] === sections[name]);
+    if (unchanged) localStorage.removeItem(this.storageKey);
+    else this.saveSoon(SAVE_DELAY_MS);
+    this.say(`Saved ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
+  }
+
   async fetchSaved() {
-    const response = await fetch(this.url, { credentials: "same-origin" }).catch(() => null);
-    return response?.ok ? response.json() : null;
+    const answer = await fetchJson(this.url).catch(() => null);
+    return answer?.ok ? answer.data : null;
   }
 
   // The visit is completed: nothing more is saved here. Text typed since the last save stays

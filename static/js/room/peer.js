@@ -2,6 +2,7 @@
 // "perfect negotiation" pattern (both sides may offer; the polite side yields on collision)
 // and an ICE restart when the connection fails or stays disconnected.
 
+import { sendEncodings } from "./limits.js";
 import { limitSender } from "./media.js";
 
 // Chrome leaves a connection whose network went away (a laptop changing Wi-Fi) "disconnected"
@@ -73,11 +74,8 @@ export class PeerLink extends EventTarget {
     for (const kind of ["audio", "video"]) {
       const track = this.localTrack(kind);
       const init = { direction: "sendrecv", streams: stream ? [stream] : [] };
-      if (kind === "video") {
-        init.sendEncodings = [
-          { maxBitrate: this.limits.maxBitrate, maxFramerate: this.limits.maxFramerate },
-        ];
-      }
+      const encodings = sendEncodings(kind, this.limits);
+      if (encodings) init.sendEncodings = encodings;
       this.senders[kind] = this.pc.addTransceiver(track || kind, init).sender;
     }
   }

@@ -1,20 +1,29 @@
-// The room's WebSocket: JSON frames, keep-alive pings, and reconnection with backoff.
-// A drop (network, server restart) reconnects on its own; a refusal (see docs/protocol.md)
-// is final and reported as a "closed" event.
+// The room's WebSocket: JSON frames, keep-alive pings, and reconnection with backoff
+// (reconnect.js). A drop (network, server restart) reconnects on its own; a refusal (one of
+// the final close codes the config lists, see docs/protocol.md) is final and reported as a
+// "closed" event, as is our own close().
 
-// Our own close() sets `finished`; the server ends a visit only with these codes.
-const FINAL_CODES = new Set([4000, 4401, 4403, 4404, 4409, 4429]);
+import { isFinalClose, reconnectDelay } from "./reconnect.js";
+
 const PING_MS = 10_000;
-const MAX_BACKOFF_MS = 8_000;
+// A close code in the application's range that the server never sends: it stands for a
+// dropped network (the test hook's dropSocket).
+const SIMULATED_DROP = 4999;
 
 export class RoomSocket extends EventTarget {
-  constructor(path) {
+  constructor(path, { finalCloseCodes, pingFrame }) {
     super();
     this.path = path;
+    this.finalCloseCodes = finalCloseCodes;
+    this.pingFrame = pingFrame;
     this.attempt = 0;
     this.finished = false;
     this.ws = null;
     this.pinger = null;
+  }
+
+  get isOpen() {
+    return this.ws?.readyState === WebSocket.OPEN;
   }
 
   connect() {
@@ -23,7 +32,7 @@ export class RoomSocket extends EventTarget {
     this.ws = ws;
     ws.addEventListener("open", () => {
       this.attempt = 0;
-      this.pinger = setInterval(() => this.send({ type: "ping" }), PING_MS);
+      this.pinger = setInterval(() => this.send(this.pingFrame), PING_MS);
       this.dispatchEvent(new Event("open"));
     });
     ws.addEventListener("message", (event) => {
@@ -38,12 +47,12 @@ export class RoomSocket extends EventTarget {
     ws.addEventListener("close", (event) => {
       clearInterval(this.pinger);
       if (this.ws !== ws) return; // an older socket we already replaced
-      if (this.finished || FINAL_CODES.has(event.code)) {
+      if (this.finished || isFinalClose(event.code, this.finalCloseCodes)) {
         this.finished = true;
         this.dispatchEvent(new CustomEvent("closed", { detail: { code: event.code } }));
         return;
       }
-      const delay = Math.min(500 * 2 ** this.attempt, MAX_BACKOFF_MS);
+      const delay = reconnectDelay(this.attempt);
       this.attempt += 1;
       this.dispatchEvent(new CustomEvent("reconnecting", { detail: { delay } }));
       setTimeout(() => this.connect(), delay);
@@ -51,7 +60,7 @@ export class RoomSocket extends EventTarget {
   }
 
   send(frame) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+    if (this.isOpen) {
       this.ws.send(JSON.stringify(frame));
       return true;
     }
@@ -63,8 +72,8 @@ export class RoomSocket extends EventTarget {
     this.ws?.close(1000);
   }
 
-  // Simulates a network drop (used by the end-to-end tests): the socket reconnects by itself.
+  // Simulates a network drop (the test hook's dropSocket): the socket reconnects by itself.
   drop() {
-    this.ws?.close(4999);
+    this.ws?.close(SIMULATED_DROP);
   }
 }

@@ -1,0 +1,49 @@
+// window.clinicMeetTestHook: what the end-to-end tests (tests/e2e) and support may read of a
+// room page, instead of its internals. Everything is a read-only getter returning copies,
+// except dropSocket(), which stands for a dropped network. Documented in docs/room-page.md;
+// keep the two in step, and add to it rather than reaching into the page.
+//
+//   mode              "p2p" or "calls": the media transport of this page
+//   socketOpen        the room's WebSocket is open
+//   status            our status in the room: "waiting", "admitted", or null before the first
+//                     room.state
+//   participantId     our room entry (a new one after each reconnect), or null
+//   participants      the participants of the latest room.state (a copy)
+//   remoteCount       how many other participants' media the transport holds (peer links, or
+//                     pulled Calls sessions)
+//   connections()     every RTCPeerConnection of the transport, as {pc, iceRestarts, trace}
+//   testSoundSinkId   the output the last speaker test played through, or null
+//   dropSocket()      closes the WebSocket as a network drop would: the page reconnects
+
+export function installTestHook(room, { mode }) {
+  const hook = {
+    get mode() {
+      return mode;
+    },
+    get socketOpen() {
+      return !!room.socket?.isOpen;
+    },
+    get status() {
+      return room.me?.status ?? null;
+    },
+    get participantId() {
+      return room.me?.participant_id ?? null;
+    },
+    get participants() {
+      return structuredClone(room.participants);
+    },
+    get remoteCount() {
+      return room.call?.transport.remoteCount ?? 0;
+    },
+    connections() {
+      return room.call?.transport.connections() ?? [];
+    },
+    get testSoundSinkId() {
+      return room.precall.testSound?.sinkId ?? null;
+    },
+    dropSocket() {
+      room.socket?.drop();
+    },
+  };
+  Object.defineProperty(window, "clinicMeetTestHook", { value: Object.freeze(hook) });
+}
