@@ -250,6 +250,7 @@ class LiveServer:
     def start(self) -> "LiveServer":
         for _attempt in range(START_ATTEMPTS):
             self.port = free_port()
+            logged_before = len(self.log())
             with self.log_path.open("a") as log:
                 self.process = subprocess.Popen(
                     [*self.wrap, *self.command(self.port)],
@@ -260,30 +261,27 @@ class LiveServer:
                     start_new_session=True,
                 )
             _running.add(self)
-            if self._wait_ready():
+            why = self._wait_ready()
+            if why is None:
                 return self
             self.stop()
-            if PORT_TAKEN not in self.log().lower():
+            if PORT_TAKEN not in self.log()[logged_before:].lower():
                 break
-        raise ServerDidNotStart(self._failure())
+        raise ServerDidNotStart(
+            f"{self.name} on port {self.port} {why}; {self.log_path}, last lines:\n"
+            f"{self.log_tail()}"
+        )
 
-    def _wait_ready(self) -> bool:
+    def _wait_ready(self) -> str | None:
+        """None once the server is ready, else why it is not."""
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                return False
+                return f"exited with {self.process.returncode}"
             if self.ready(self.http_url):
-                return True
+                return None
             time.sleep(0.25)
-        return False
-
-    def _failure(self) -> str:
-        code = self.process.returncode
-        how = f"exited with {code}" if code is not None else "was stopped"
-        return (
-            f"{self.name} on port {self.port} did not become ready within "
-            f"{self.start_timeout:.0f} s ({how}); {self.log_path}, last lines:\n{self.log_tail()}"
-        )
+        return f"was not ready within {self.start_timeout:.0f} s"
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -92,3 +92,17 @@ def test_stop_kills_the_whole_process_group_when_sigterm_is_ignored(tmp_path):
     while not _gone(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(child), "the server's child outlived it"
+
+
+def test_a_server_never_ready_is_stopped_and_reported(tmp_path):
+    server = LiveServer(
+        {},
+        tmp_path / "stubborn.log",
+        command=lambda port: [sys.executable, "-c", STUBBORN, str(port)],
+        ready=lambda _url: False,
+        start_timeout=2,
+        stop_timeout=1,
+    )
+    with pytest.raises(ServerDidNotStart, match="was not ready within 2 s"):
+        server.start()
+    assert not server.alive()
