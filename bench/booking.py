@@ -20,8 +20,6 @@ import os
 import platform
 import random
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,8 +34,12 @@ import requests
 from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as `python bench/booking.py`
+    sys.path.insert(0, str(REPO))
+
+from tests.live_server import LiveServer, manage, production_environment, run_python  # noqa: E402
+
 RESULTS = REPO / "bench" / "results"
-BIN = Path(sys.executable).parent
 ADMIN_DATABASE_URL = os.environ.get(
     "BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -51,7 +53,6 @@ MODES = {
     "quick": {"requests": {1: 20, 32: 128}, "warmup": {1: 5, 32: 32}},
 }
 REQUEST_TIMEOUT_SECONDS = 30
-START_TIMEOUT_SECONDS = 60
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -84,76 +85,29 @@ def drop_database() -> None:
     )
 
 
-def server_environment(conn_max_age: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": REDIS_URL,
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "SECURE_SSL_REDIRECT": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "CONN_MAX_AGE": str(conn_max_age),
-        "JWT_ACCESS_MINUTES": "60",  # tokens are fetched once, before the timed runs
-        "PYTHONPATH": str(REPO),
-        # Production refuses to start without collected static files (clinic/static_files.py).
-        "STATIC_ROOT": str(RESULTS / "staticfiles"),
-    }
-
-
-def run_python(arguments: list[str], env: dict[str, str]) -> str:
-    completed = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
-        [sys.executable, *arguments], cwd=REPO, env=env, capture_output=True, text=True
+def server_environment(*, pool: bool) -> dict[str, str]:
+    """The app as deployed, plus the baseline's URLs; `pool=False` drops the PostgreSQL
+    connection pool (bench/settings.py)."""
+    return production_environment(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATABASE_URL=database_url(),
+        REDIS_URL=REDIS_URL,
+        ALLOWED_HOSTS="127.0.0.1",
+        BENCH_DB_POOL="true" if pool else "false",
+        JWT_ACCESS_MINUTES="60",  # tokens are fetched once, before the timed runs
+        PYTHONPATH=str(REPO),
     )
-    if completed.returncode != 0:
-        command = " ".join(arguments[:2])
-        raise RuntimeError(f"{command} failed:\n{completed.stderr[-3000:]}")
-    return completed.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_daphne(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log_file = log_path.open("w")
-    process = subprocess.Popen(  # noqa: S603 (the venv's daphne)
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "clinic.asgi:application"],
-        cwd=REPO,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+def database_settings_label(database: dict) -> str:
+    """How the server connects to PostgreSQL, from its settings (bench/seed.py reads them)."""
+    pool = database["pool"]
+    connections = (
+        f"psycopg pool {pool['min_size']}-{pool['max_size']}"
+        if pool
+        else "no pool (a connection per request)"
     )
-    log_file.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited early:\n{log_path.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                return process, base
-        except requests.RequestException:
-            pass  # not listening yet, or too slow to answer on a busy machine
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"daphne not healthy after {START_TIMEOUT_SECONDS}s")
-        time.sleep(0.3)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+    return f"CONN_MAX_AGE={database['conn_max_age']}, {connections}"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -386,8 +340,8 @@ LABELS = {"slots": "slot listing", "booking": "booking"}
 def table(results: dict) -> str:
     lines = [
         f"Booking API vs plain-Django baseline: Daphne + PostgreSQL {results['postgresql']}, "
-        f"{results['cpus']} CPUs, CONN_MAX_AGE={results['conn_max_age']}, {results['mode']} mode, "
-        f"{results['started_at']}",
+        f"{results['cpus']} CPUs, {database_settings_label(results['database'])}, "
+        f"{results['mode']} mode, {results['started_at']}",
         f"CPU busy before start (other work): {results['cpu_busy_before_start']:.0%}; "
         f"load average at end: {results['load_average_at_end'][0]}",
         "",
@@ -469,11 +423,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(
-        "--conn-max-age",
-        type=int,
-        default=0,
-        help="CONN_MAX_AGE for the server (default 0: Django's advice under ASGI; the app's "
-        "own default, 60, leaks a connection per request under Daphne, see README)",
+        "--no-pool",
+        action="store_true",
+        help="serve without the app's PostgreSQL connection pool: every request opens a "
+        "connection of its own (CONN_MAX_AGE is 0 either way, see README)",
     )
     args = parser.parse_args()
     mode_name = "quick" if args.quick else "full"
@@ -482,7 +435,7 @@ def main() -> int:
     started_at = datetime.now(UTC)
     bookings_per_side = sum(mode["warmup"][c] + mode["requests"][c] // 2 * 2 for c in CONCURRENCY)
     password = secrets.token_urlsafe(16)
-    env = server_environment(args.conn_max_age)
+    env = server_environment(pool=not args.no_pool)
     daphne = None
     log_path = RESULTS / f"daphne-{started_at:%Y%m%d-%H%M%S}.log"
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -495,8 +448,7 @@ def main() -> int:
     try:
         log(f"creating database {DATABASE_NAME}")
         create_database()
-        run_python(["manage.py", "migrate", "--noinput"], env)
-        run_python(["manage.py", "collectstatic", "--noinput"], env)
+        manage(env, "migrate", "--noinput")
         log("seeding through the service layer")
         spec = {
             "patients": max(CONCURRENCY),
@@ -508,9 +460,10 @@ def main() -> int:
             "bookings_per_side": bookings_per_side,
             "booking_first_day_offset": 10,
         }
-        plan = json.loads(run_python(["-m", "bench.seed", json.dumps(spec)], env))
+        plan = json.loads(run_python(env, "-m", "bench.seed", json.dumps(spec)))
         log(f"starting daphne (log: {log_path.relative_to(REPO)})")
-        daphne, base = start_daphne(env, log_path)
+        daphne = LiveServer(env, log_path, name="daphne").start()
+        base = daphne.http_url
         tokens = obtain_tokens(base, plan["patients"], password)
         benchmark = Benchmark(base, plan, tokens, daphne.pid, mode)
         cases = []
@@ -523,7 +476,7 @@ def main() -> int:
         results = {
             "benchmark": "booking",
             "mode": mode_name,
-            "conn_max_age": args.conn_max_age,
+            "database": plan["database"],
             "started_at": f"{started_at:%Y-%m-%d %H:%M:%S} UTC",
             "commit": git_commit(),
             "python": platform.python_version(),
@@ -549,7 +502,7 @@ def main() -> int:
         return 1 if failed else 0
     finally:
         if daphne is not None:
-            stop(daphne)
+            daphne.stop()
         drop_database()
         log(f"cleaned up; total {time.monotonic() - started:.1f} s")
 

@@ -25,27 +25,29 @@ import os
 import platform
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
+if str(REPO) not in sys.path:  # run as `python bench/calls_proxy.py`
     sys.path.insert(0, str(REPO))
 
+from tests import live_seed  # noqa: E402
+from tests.live_server import (  # noqa: E402
+    LiveServer,
+    ServerDidNotStart,
+    manage,
+    production_environment,
+)
+
 RESULTS = REPO / "bench" / "results"
-BIN = Path(sys.executable).parent
-APP = "clinic.asgi:application"
 APP_ID = "bench-calls-app"
-START_TIMEOUT_SECONDS = 60.0
 HTTP_TIMEOUT = 15.0
 KEEPALIVE_SECONDS = 10.0
 CONCURRENCIES = (1, 16)
@@ -53,74 +55,14 @@ CONCURRENCIES = (1, 16)
 REQUESTS = {"state": 2000, "new": 600}
 QUICK_REQUESTS = {"state": 200, "new": 80}
 WARMUP = 30
+SESSIONS_CAP = 100_000  # more than a full run creates
 
 
 class BenchError(Exception):
     """Something broke the run itself (not a measured error): stop and clean up."""
 
 
-# --- Seeding (a subprocess with Django set up on the temp database) ---------------------------
-
-
-def seed(out: Path) -> None:
-    """A doctor and a patient with a confirmed visit starting in 5 minutes (its room is open),
-    through the service layer; writes {room, doctor (JWT access token)} to `out`."""
-    import django
-
-    django.setup()
-    from django.utils import timezone
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    from visits.models import AppointmentStatus, Role
-    from visits.services import appointment_create, doctor_create, patient_create, user_create
-
-    start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=5)
-    doctor_user = user_create(
-        username="bench-calls-doctor",
-        password=None,
-        role=Role.DOCTOR,
-        first_name="Bench",
-        last_name="Doctor",
-    )
-    doctor = doctor_create(
-        user=doctor_user,
-        display_name="Dr. Bench",
-        specialty="Family medicine",
-        license_number="BENCH-CALLS-00001",
-    )
-    patient_user = user_create(
-        username="bench-calls-patient",
-        password=None,
-        role=Role.PATIENT,
-        first_name="Bench",
-        last_name="Patient",
-    )
-    patient = patient_create(user=patient_user, date_of_birth=date(1980, 1, 1))
-    appointment = appointment_create(
-        doctor=doctor,
-        patient=patient,
-        start=start,
-        reason="Benchmark visit",
-        status=AppointmentStatus.CONFIRMED,
-    )
-    out.write_text(
-        json.dumps(
-            {"room": str(appointment.room_id), "doctor": str(AccessToken.for_user(doctor_user))}
-        )
-    )
-
-
 # --- Processes ---------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def _proc_cpu_seconds(pid: int) -> float:
@@ -134,32 +76,21 @@ class Environment:
     sfu: object = None
     secret: str = field(default_factory=lambda: secrets.token_hex(24))
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
-    daphne: subprocess.Popen | None = None
-    port: int = 0
-    log: Path | None = None
+    daphne: LiveServer | None = None
 
     def django_env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CALLS_"))
-        }
-        env.update(
-            DJANGO_SETTINGS_MODULE="clinic.settings",
+        return production_environment(
             SQLITE_PATH=str(self.workdir / "bench.sqlite3"),
-            DEBUG="false",
             SECRET_KEY=self.secret_key,  # one key: the seed mints the JWT
-            SECURE_SSL_REDIRECT="false",
             ALLOWED_HOSTS="127.0.0.1",
             JWT_ACCESS_MINUTES="120",
             CALLS_APP_ID=APP_ID,
             CALLS_APP_SECRET=self.secret,
             CALLS_API_URL=self.sfu.base_url,
-            PYTHONUNBUFFERED="1",
-            # Production refuses to start without collected static files.
-            STATIC_ROOT=str(self.workdir / "staticfiles"),
+            # Every `POST sessions/new` of the run is the doctor's: lift the cap (4) on the
+            # sessions one person holds, or all but the first few are refused with 429.
+            CALLS_MAX_SESSIONS_PER_PARTICIPANT=str(SESSIONS_CAP),
         )
-        return env
 
     def start_sfu(self) -> None:
         from standins.calls_sfu.server import start_in_thread
@@ -167,64 +98,40 @@ class Environment:
         self.sfu = start_in_thread(app_id=APP_ID, app_secret=self.secret)
 
     def prepare_database(self) -> dict:
+        """A doctor and a patient with a confirmed visit starting in 5 minutes (its room is
+        open), through the service layer: {room, doctor (JWT access token)}."""
         env = self.django_env()
-        python = str(sys.executable)
-        for command in (
-            [python, "manage.py", "migrate", "--noinput"],
-            [python, "manage.py", "collectstatic", "--noinput"],
-            [python, str(Path(__file__).resolve()), "--seed", str(self.workdir / "seed.json")],
-        ):
-            done = subprocess.run(  # noqa: S603 - our own interpreter and scripts
-                command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180
-            )
-            if done.returncode:
-                raise BenchError(
-                    f"{command[1:]} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
-                )
-        return json.loads((self.workdir / "seed.json").read_text())
+        try:
+            manage(env, "migrate", "--noinput")
+            (visit,) = live_seed.seed(env, visits=1, prefix="bench-calls")["visits"]
+        except RuntimeError as error:
+            raise BenchError(str(error)) from None
+        return {"room": visit["room_id"], "doctor": visit["doctor"]["token"]}
 
     def start_daphne(self) -> None:
-        import requests
-
-        self.port = _free_port()
-        self.log = self.workdir / "daphne.log"
-        with self.log.open("w") as log:
-            self.daphne = subprocess.Popen(  # noqa: S603
-                [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), APP],
-                cwd=REPO,
-                env=self.django_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            if self.daphne.poll() is not None:
-                raise BenchError(f"daphne exited with {self.daphne.returncode}:\n{_tail(self.log)}")
-            try:
-                if requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(f"daphne not healthy after {START_TIMEOUT_SECONDS}s")
-            time.sleep(0.25)
+        self.daphne = LiveServer(self.django_env(), self.workdir / "daphne.log", name="daphne")
+        try:
+            self.daphne.start()
+        except ServerDidNotStart as error:
+            raise BenchError(str(error)) from None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.daphne.http_url
+
+    @property
+    def port(self) -> int:
+        return self.daphne.port
 
     def check_alive(self) -> None:
-        if self.daphne is not None and self.daphne.poll() is not None:
-            raise BenchError(f"daphne exited with {self.daphne.returncode}:\n{_tail(self.log)}")
+        if self.daphne is not None and not self.daphne.alive():
+            raise BenchError(
+                f"daphne exited with {self.daphne.process.returncode}:\n{self.daphne.log_tail()}"
+            )
 
     def stop(self) -> None:
-        if self.daphne is not None and self.daphne.poll() is None:
-            self.daphne.send_signal(signal.SIGTERM)
-            try:
-                self.daphne.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.daphne.kill()
-                self.daphne.wait(timeout=5)
+        if self.daphne is not None:
+            self.daphne.stop()
         if self.sfu is not None:
             self.sfu.stop()
             self.sfu = None
@@ -419,11 +326,7 @@ def print_table(cases: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few requests; a smoke run")
-    parser.add_argument("--seed", type=Path, help=argparse.SUPPRESS)  # internal: the subprocess
     options = parser.parse_args()
-    if options.seed:
-        seed(options.seed)
-        return 0
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
     load_start = load_average()
@@ -452,7 +355,7 @@ def main() -> int:
             doctor.stopping.set()
             doctor.join(10)
         env.stop()
-        log_text = env.log.read_text(errors="replace") if env.log and env.log.exists() else ""
+        log_text = env.daphne.log() if env.daphne else ""
         shutil.rmtree(workdir, ignore_errors=True)
     load_end = load_average()
 

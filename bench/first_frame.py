@@ -29,15 +29,12 @@ raw timestamps). The load average is printed at start and end: the machine may b
 """
 
 import argparse
-import contextlib
 import gzip
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,9 +42,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-import requests
-
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as `python bench/first_frame.py`
+    sys.path.insert(0, str(REPO))
+
+from tests.live_server import LiveServer, development_environment, manage  # noqa: E402
+
 RESULTS = REPO / "bench" / "results"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [  # as tests/e2e/conftest.py
@@ -118,92 +118,22 @@ INIT_SCRIPT = r"""
 })();
 """
 
-_servers: list[subprocess.Popen] = []
 
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-    if process in _servers:
-        _servers.remove(process)
-
-
-def _stop_all(*_args) -> None:
-    for process in list(_servers):
-        _stop(process)
-    if _args:  # called as a signal handler
-        sys.exit(130)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _interrupted(signum, _frame) -> None:
+    raise SystemExit(130)  # unwinds through the finally blocks that stop the servers
 
 
 def _env(sqlite: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    for key in ("CALLS_APP_ID", "CALLS_APP_SECRET", "CALLS_API_URL"):
-        env.pop(key, None)  # peer-to-peer only
-    env.update(
-        SQLITE_PATH=str(sqlite),
-        DEBUG="true",
-        ICE_SERVERS="stun:127.0.0.1:9",
-        DJANGO_SETTINGS_MODULE="clinic.settings",
-    )
-    return env
+    """The e2e fixture's server: DEBUG, peer-to-peer only, nothing external."""
+    return development_environment(SQLITE_PATH=str(sqlite), ICE_SERVERS="stun:127.0.0.1:9")
 
 
-def start_server(workdir: Path, template: Path, run: int) -> tuple[subprocess.Popen, str]:
+def start_server(workdir: Path, template: Path, run: int) -> LiveServer:
     sqlite = workdir / f"run{run}.sqlite3"
     shutil.copyfile(template, sqlite)
     env = _env(sqlite)
-    subprocess.run(  # noqa: S603
-        [sys.executable, str(REPO / "manage.py"), "seed_demo"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    port = _free_port()
-    log = workdir / f"daphne-run{run}.log"
-    process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "clinic.asgi:application",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    _servers.append(process)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited:\n{log.read_text()}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                return process, base
-        except requests.RequestException:  # refused, or slow on a busy machine
-            pass
-        time.sleep(0.2)
-    _stop(process)
-    raise RuntimeError("daphne did not become healthy")
+    manage(env, "seed_demo")
+    return LiveServer(env, workdir / f"daphne-run{run}.log", name=f"daphne (run {run})").start()
 
 
 def sign_in(browser, base: str, username: str, password: str):
@@ -340,8 +270,8 @@ def main() -> int:
     if not Path(CHROMIUM).exists():
         print(f"Chromium not found at {CHROMIUM}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _stop_all)
-    signal.signal(signal.SIGINT, _stop_all)
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
 
     started = time.monotonic()
     load_start = os.getloadavg()
@@ -356,12 +286,7 @@ def main() -> int:
 
     try:
         template = workdir / "template.sqlite3"
-        subprocess.run(  # noqa: S603
-            [sys.executable, str(REPO / "manage.py"), "migrate", "-v0"],
-            cwd=REPO,
-            env=_env(template),
-            check=True,
-        )
+        manage(_env(template), "migrate", "-v0")
         with sync_playwright() as playwright:
             # Two computers: a Chromium each, so each has a camera of its own.
             browsers = [playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)]
@@ -371,11 +296,11 @@ def main() -> int:
                 )
             try:
                 for run in range(1, args.runs + 1):
-                    process = None
+                    server = None
                     try:
-                        process, base = start_server(workdir, template, run)
+                        server = start_server(workdir, template, run)
                         result = one_run(
-                            browsers[0], browsers[-1], base, assets if run == 1 else None
+                            browsers[0], browsers[-1], server.http_url, assets if run == 1 else None
                         )
                     except Exception as error:
                         result = {
@@ -384,8 +309,8 @@ def main() -> int:
                             "patient": {},
                         }
                     finally:
-                        if process is not None:
-                            _stop(process)
+                        if server is not None:
+                            server.stop()
                     result["run"] = run
                     runs.append(result)
                     d, p = result["doctor"], result["patient"]
@@ -399,7 +324,6 @@ def main() -> int:
                 for browser in browsers:
                     browser.close()
     finally:
-        _stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
 
     summary = {

@@ -1,14 +1,18 @@
-"""Data for bench/booking.py, made through the service layer; run by it in a subprocess.
+"""Data for bench/booking.py, made through the service layer (with tests/live_seed.py's
+builders); run by it in a subprocess.
 
     python -m bench.seed '<spec as JSON>'   (with DJANGO_SETTINGS_MODULE=bench.settings)
 
-Prints one JSON object on stdout: the ids, dates and booking slots the benchmark uses, and the
-SQL each endpoint (API and baseline) runs for one request, captured in-process.
+Prints one JSON object on stdout: the ids, dates and booking slots the benchmark uses, the SQL
+each endpoint (API and baseline) runs for one request, captured in-process, and how the server's
+settings connect to the database.
 """
 
 import json
 import sys
-from datetime import date, time, timedelta
+from datetime import date, timedelta
+
+from tests import live_seed
 
 
 def _setup_django() -> None:
@@ -18,48 +22,25 @@ def _setup_django() -> None:
 
 
 def _doctor(number: int, group: str):
-    from visits.models import Role
-    from visits.services import doctor_create, doctor_set_working_hours, user_create
-
-    user = user_create(
-        username=f"bench-{group}-doctor{number}",
-        password=None,
-        role=Role.DOCTOR,
-        first_name="Bench",
-        last_name=f"{group.title()}{number}",
-    )
-    doctor = doctor_create(
-        user=user,
+    # Every day, all day: 287 five-minute slots a day, so bookings never run short.
+    return live_seed.doctor(
+        f"bench-{group}-doctor{number}",
         display_name=f"Dr. Bench {group.title()} {number}",
-        specialty="Family medicine",
         license_number=f"BENCH-{group.upper()}-{number:04d}",
-        time_zone="UTC",
+        weekly_hours=live_seed.all_day_every_day(),
         appointment_length_minutes=5,
     )
-    # Every day, all day: 287 five-minute slots a day, so bookings never run short.
-    doctor_set_working_hours(
-        doctor=doctor, weekly_hours={day: [(time(0), time(23, 59))] for day in range(7)}
-    )
-    return doctor
 
 
-def _patients(count: int, password: str) -> list:
-    from visits.models import Role, User
-    from visits.services import patient_create, user_create
+def _database_settings() -> dict:
+    """CONN_MAX_AGE and the pool (None without one) the server's settings give PostgreSQL."""
+    from django.conf import settings
 
-    users = [
-        user_create(
-            username=f"bench-patient{number}",
-            password=password if number == 0 else None,
-            role=Role.PATIENT,
-            first_name="Bench",
-            last_name=f"Patient{number}",
-        )
-        for number in range(count)
-    ]
-    # Hashing a password takes ~0.5 s by design; all patients share the first one's hash.
-    User.objects.filter(pk__in=[user.pk for user in users[1:]]).update(password=users[0].password)
-    return [patient_create(user=user, date_of_birth=date(1980, 1, 1)) for user in users]
+    database = settings.DATABASES["default"]
+    return {
+        "conn_max_age": database["CONN_MAX_AGE"],
+        "pool": database.get("OPTIONS", {}).get("pool"),
+    }
 
 
 def _booking_slots(doctors: list, first_day: date, count: int) -> list[list]:
@@ -138,7 +119,7 @@ def main(spec: dict) -> dict:
     from visits.services import appointment_create
 
     today = timezone.now().date()
-    patients = _patients(spec["patients"], spec["password"])
+    people = live_seed.patients("bench", spec["patients"], password=spec["password"])
     list_doctors = [_doctor(n, "list") for n in range(spec["list_doctors"])]
     api_doctors = [_doctor(n, "api") for n in range(spec["booking_doctors"])]
     base_doctors = [_doctor(n, "base") for n in range(spec["booking_doctors"])]
@@ -151,13 +132,13 @@ def main(spec: dict) -> dict:
         for day in list_dates:
             for slot in doctor_slot_grid(doctor=doctor, day=day)[:: spec["held_every"]]:
                 appointment_create(
-                    doctor=doctor, patient=patients[-1], start=slot.start, reason="Seeded visit"
+                    doctor=doctor, patient=people[-1], start=slot.start, reason="Seeded visit"
                 )
                 held += 1
 
     first_booking_day = today + timedelta(days=spec["booking_first_day_offset"])
     return {
-        "patients": [{"id": p.id, "username": p.user.username} for p in patients],
+        "patients": [{"id": p.id, "username": p.user.username} for p in people],
         "list_doctors": [d.id for d in list_doctors],
         "list_dates": [day.isoformat() for day in list_dates],
         "held_appointments": held,
@@ -165,7 +146,8 @@ def main(spec: dict) -> dict:
         "baseline_slots": _booking_slots(
             base_doctors, first_booking_day, spec["bookings_per_side"]
         ),
-        "probe": _probe(patients[0], list_doctors[0], list_dates[0], probe_doctor),
+        "database": _database_settings(),
+        "probe": _probe(people[0], list_doctors[0], list_dates[0], probe_doctor),
     }
 
 

@@ -9,7 +9,8 @@
 Each room has a doctor and a patient. For every N the same load generator (asyncio +
 `websockets`, in this process) drives two servers, one after the other:
 
-  daphne  the app as deployed: `daphne clinic.asgi:application`, one process, PostgreSQL,
+  daphne  the app as deployed: `python -m clinic.server clinic.asgi:application` (Daphne
+          with the clinic's connection timeouts), one process, PostgreSQL,
           channels-redis and the Redis room state (REDIS_URL on a dedicated Redis db);
   floor   bench/signaling_floor.py: a relay written directly on `websockets`, nothing else.
 
@@ -46,24 +47,30 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+
+from tests import live_seed
+from tests.live_server import (
+    LiveServer,
+    ServerDidNotStart,
+    accepts_connections,
+    manage,
+    production_environment,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-BIN = Path(sys.executable).parent
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432"
 REDIS_BASE_URL = "redis://127.0.0.1:6379"
-REDIS_DB = 12  # dedicated to this benchmark: flushed before every Daphne run and at the end
+REDIS_DB = 12  # dedicated to this benchmark (--redis-db): flushed before every Daphne run
 
 DEFAULT_ROOMS = (50, 200, 500)
 QUICK_ROOMS = (20,)
@@ -76,8 +83,6 @@ WAIT_SECONDS = 30.0  # the longest any single expected frame may take before it 
 LATE_FRAME_SECONDS = 15.0  # how long past the exchange cap a frame may still arrive
 KEEPALIVE_SECONDS = 10.0  # app-level ping when a socket was quiet this long (silence: 30 s)
 SETTLE_SECONDS = 1.0
-APP = "clinic.asgi:application"
-START_TIMEOUT_SECONDS = 60.0
 
 # A host ICE candidate, as browsers trickle them: the typical small signal frame.
 CANDIDATE = {
@@ -105,67 +110,6 @@ class Refused(BenchError):
 REFUSED = {"type": "refused"}  # put in the partner's queue when the server refused a frame
 
 
-# --- Seeding (runs in a subprocess with Django set up on the bench database) ------------------
-
-
-def seed_rooms(count: int, out: Path) -> None:
-    """`count` doctor/patient pairs, each with a confirmed visit starting in 5 minutes (its room
-    is open), made through the service layer; writes [{room, doctor, patient}] (JWT access
-    tokens) to `out`."""
-    import django
-
-    django.setup()
-    from django.db import transaction
-    from django.utils import timezone
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    from visits.models import AppointmentStatus, Role
-    from visits.services import appointment_create, doctor_create, patient_create, user_create
-
-    start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=5)
-    made = []
-    with transaction.atomic():  # one commit instead of thousands
-        for number in range(count):
-            doctor_user = user_create(
-                username=f"bench-signal-doctor{number}",
-                password=None,
-                role=Role.DOCTOR,
-                first_name="Bench",
-                last_name=f"Doctor{number}",
-            )
-            doctor = doctor_create(
-                user=doctor_user,
-                display_name=f"Dr. Bench {number}",
-                specialty="Family medicine",
-                license_number=f"BENCH-SIGNAL-{number:05d}",
-            )
-            patient_user = user_create(
-                username=f"bench-signal-patient{number}",
-                password=None,
-                role=Role.PATIENT,
-                first_name="Bench",
-                last_name=f"Patient{number}",
-            )
-            patient = patient_create(user=patient_user, date_of_birth=date(1980, 1, 1))
-            appointment = appointment_create(
-                doctor=doctor,
-                patient=patient,
-                start=start,
-                reason="Benchmark visit",
-                status=AppointmentStatus.CONFIRMED,
-            )
-            made.append((appointment.room_id, doctor_user, patient_user))
-    rooms = [
-        {
-            "room": str(room_id),
-            "doctor": str(AccessToken.for_user(doctor_user)),
-            "patient": str(AccessToken.for_user(patient_user)),
-        }
-        for room_id, doctor_user, patient_user in made
-    ]
-    out.write_text(json.dumps(rooms))
-
-
 # --- Processes: PostgreSQL database, Redis db, servers ----------------------------------------
 
 
@@ -173,12 +117,6 @@ def psycopg_connect(url: str):
     import psycopg
 
     return psycopg.connect(url, autocommit=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _proc_rss_kib(pid: int) -> int:
@@ -196,13 +134,15 @@ def _proc_cpu_seconds(pid: int) -> float:
 @dataclass
 class Server:
     name: str
-    processes: list[subprocess.Popen]
-    ports: list[int]
-    logs: list[Path]
+    processes: list[LiveServer] = field(default_factory=list)
 
     def port_for(self, role: str) -> int:
         """Doctors on the first process, patients on the last (the same one when single)."""
-        return self.ports[0] if role == "doctor" else self.ports[-1]
+        return self.processes[0].port if role == "doctor" else self.processes[-1].port
+
+    @property
+    def logs(self) -> list[Path]:
+        return [process.log_path for process in self.processes]
 
     def rss_kib(self) -> int:
         return sum(_proc_rss_kib(p.pid) for p in self.processes)
@@ -210,20 +150,27 @@ class Server:
     def cpu_seconds(self) -> float:
         return sum(_proc_cpu_seconds(p.pid) for p in self.processes)
 
+    def start(self, process: LiveServer) -> None:
+        self.processes.append(process)
+        try:
+            process.start()
+        except ServerDidNotStart as error:
+            raise BenchError(str(error)) from None
+
     def check_alive(self) -> None:
-        for process, log in zip(self.processes, self.logs, strict=True):
-            if process.poll() is not None:
+        for process in self.processes:
+            if not process.alive():
                 raise BenchError(
-                    f"{self.name} (pid {process.pid}) exited with {process.returncode}:\n"
-                    f"{_tail(log)}"
+                    f"{self.name} (pid {process.pid}) exited with "
+                    f"{process.process.returncode}:\n{process.log_tail(30)}"
                 )
 
     def log_problems(self) -> dict:
         """What went wrong inside the server, from its log: how many tracebacks and ERROR
         lines, and the exceptions that ended the tracebacks, counted."""
         count, exceptions = 0, Counter()
-        for log in self.logs:
-            for line in log.read_text(errors="replace").splitlines():
+        for process in self.processes:
+            for line in process.log().splitlines():
                 if line.startswith("Traceback") or " ERROR " in line:
                     count += 1
                 elif EXCEPTION_LINE.match(line):
@@ -232,35 +179,11 @@ class Server:
 
     def stop(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            process.stop()
 
 
-def _tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _wait_http_ok(url: str, process: subprocess.Popen, log: Path) -> None:
-    import requests
-
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while True:
-        if process.poll() is not None:
-            raise BenchError(f"server exited with {process.returncode} on start:\n{_tail(log)}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise BenchError(f"{url} not healthy after {START_TIMEOUT_SECONDS}s:\n{_tail(log)}")
-        time.sleep(0.25)
+def _floor_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "bench.signaling_floor", "--port", str(port)]
 
 
 @dataclass
@@ -268,6 +191,7 @@ class Environment:
     """The bench database, Redis db and Django settings; cleans up after itself."""
 
     workdir: Path
+    redis_db: int = REDIS_DB
     database: str = field(default_factory=lambda: f"clinicmeet_bench_signal_{os.getpid()}")
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
     created_database: bool = False
@@ -279,23 +203,16 @@ class Environment:
 
     @property
     def redis_url(self) -> str:
-        return f"{REDIS_BASE_URL}/{REDIS_DB}"
+        return f"{REDIS_BASE_URL}/{self.redis_db}"
 
     def django_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
-        env.update(
-            DJANGO_SETTINGS_MODULE="clinic.settings",
+        return production_environment(
             DATABASE_URL=self.database_url,
             REDIS_URL=self.redis_url,
-            DEBUG="false",
-            SECRET_KEY=self.secret_key,
-            SECURE_SSL_REDIRECT="false",
+            SECRET_KEY=self.secret_key,  # one key: the seed mints the JWTs
             ALLOWED_HOSTS="127.0.0.1",
-            CONN_MAX_AGE="60",
             JWT_ACCESS_MINUTES="120",  # the tokens are minted at setup; outlive the whole run
-            PYTHONUNBUFFERED="1",
         )
-        return env
 
     def _admin(self):
         return psycopg_connect(f"{POSTGRES_URL}/postgres")
@@ -343,63 +260,43 @@ class Environment:
             client.flushdb()
 
     def migrate(self) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=REPO,
-            env=self.django_env(),
-            check=True,
-        )
+        manage(self.django_env(), "migrate", "--noinput", "-v", "0")
 
     def seed(self, count: int) -> list[dict]:
-        out = self.workdir / "rooms.json"
-        subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "bench.signaling", "--seed-into", str(out), str(count)],
-            cwd=REPO,
-            env=self.django_env(),
-            check=True,
-        )
-        return json.loads(out.read_text())
+        """`count` rooms, each a confirmed visit starting in 5 minutes with a doctor and a
+        patient of its own (tests/live_seed.py): [{room, doctor, patient}], JWT access tokens."""
+        made = live_seed.seed(self.django_env(), visits=count, prefix="bench-signal")
+        return [
+            {
+                "room": visit["room_id"],
+                "doctor": visit["doctor"]["token"],
+                "patient": visit["patient"]["token"],
+            }
+            for visit in made["visits"]
+        ]
+
+    def _log(self, name: str) -> Path:
+        return self.workdir / f"{name}-{len(self.servers)}.log"
 
     def start_daphne(self, processes: int) -> Server:
-        ports, popens, logs = [], [], []
-        name = "daphne" if processes == 1 else f"daphne x{processes}"
-        server = Server(name, popens, ports, logs)
+        server = Server("daphne" if processes == 1 else f"daphne x{processes}")
         self.servers.append(server)
+        env = self.django_env()
         for index in range(processes):
-            port = _free_port()
-            log = self.workdir / f"daphne-{port}.log"
-            with log.open("w") as out:
-                popens.append(
-                    subprocess.Popen(  # noqa: S603 - the venv's daphne, fixed arguments
-                        [*(str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)), APP],
-                        cwd=REPO,
-                        env=self.django_env(),
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-            ports.append(port)
-            logs.append(log)
-            _wait_http_ok(f"http://127.0.0.1:{port}/healthz", popens[index], log)
+            server.start(LiveServer(env, self._log(f"daphne-{index}"), name=server.name))
         return server
 
     def start_floor(self) -> Server:
-        log = self.workdir / "floor.log"
-        with log.open("w") as err:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bench.signaling_floor", "--port", "0"],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-            )
-        server = Server("floor", [process], [], [log])
+        server = Server("floor")
         self.servers.append(server)
-        line = process.stdout.readline()  # "ready <port>", or "" if it died
-        if not line.startswith("ready "):
-            process.wait(timeout=5)
-            raise BenchError(f"the floor did not start:\n{_tail(log)}")
-        server.ports.append(int(line.split()[1]))
+        floor = LiveServer(
+            {**os.environ, "PYTHONUNBUFFERED": "1"},
+            self._log("floor"),
+            command=_floor_command,
+            ready=accepts_connections,
+            name="floor",
+        )
+        server.start(floor)
         return server
 
     def cleanup(self) -> None:
@@ -966,7 +863,7 @@ def main(options) -> int:
     _raise_open_files(2 * max(sizes))
     needed = max(sizes) + 1  # +1: the warm-up room; every run reuses the rooms, reset first
     workdir = Path(tempfile.mkdtemp(prefix="clinicmeet-signaling-"))
-    env = Environment(workdir)
+    env = Environment(workdir, redis_db=options.redis_db)
     results, setup = [], {}
 
     def terminate(signum, frame):
@@ -1094,8 +991,12 @@ def parse_args(argv=None):
         default=("daphne", "floor"),
         help="daphne,floor (default) or one of them",
     )
-    parser.add_argument("--seed-into", metavar="PATH", help=argparse.SUPPRESS)
-    parser.add_argument("seed_count", nargs="?", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        default=REDIS_DB,
+        help=f"the Redis database the benchmark flushes and uses (default {REDIS_DB})",
+    )
     options = parser.parse_args(argv)
     if not options.servers or not set(options.servers) <= {"daphne", "floor"}:
         parser.error("--servers takes daphne, floor or daphne,floor")
@@ -1105,8 +1006,4 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    if arguments.seed_into:
-        seed_rooms(arguments.seed_count, Path(arguments.seed_into))
-    else:
-        sys.exit(main(arguments))
+    sys.exit(main(parse_args()))

@@ -3,19 +3,13 @@ fake camera and microphone, for tests that use the visit room as people do."""
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.e2e.network import PrivateNetwork, can_create_namespaces
+from tests.live_server import LiveServer, answers_healthz, development_environment, manage
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -30,30 +24,6 @@ CHROMIUM_ARGS = [
     # Screen sharing without a picker: the fake capture stands in for the whole screen.
     "--auto-select-desktop-capture-source=Entire screen",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers_healthz(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-    except requests.ConnectionError:
-        return False
-
-
-def _wait_healthy(base: str, process: subprocess.Popen, log: Path, healthy) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited:\n{log.read_text()}")
-        if healthy(base):
-            return
-        time.sleep(0.3)
-    pytest.fail("server did not become healthy")
 
 
 @pytest.fixture(params=["p2p", "calls"])
@@ -76,47 +46,19 @@ def media_mode(request):
         sfu.stop()
 
 
-def _start_clinic(tmp_path, extra_env: dict, *, wrap: tuple = (), healthy=None):
-    """Migrates and seeds a fresh SQLite demo clinic and serves it with Daphne. `wrap` prefixes
-    the server command (to run it inside a network namespace); yields the base URL."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(
+def _start_clinic(tmp_path, extra_env: dict, *, wrap: tuple = (), ready=answers_healthz):
+    """Migrates and seeds a fresh SQLite demo clinic and serves it (DEBUG on, as `make run`).
+    `wrap` prefixes the server command (to run it inside a network namespace); yields the base
+    URL."""
+    env = development_environment(
         SQLITE_PATH=str(tmp_path / "e2e.sqlite3"),
-        DEBUG="true",
         ICE_SERVERS="stun:127.0.0.1:9",  # nothing external; host candidates do the work
-        DJANGO_SETTINGS_MODULE="clinic.settings",
         **extra_env,
     )
-    manage = [sys.executable, str(REPO / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=REPO, env=env, check=True)
-    subprocess.run([*manage, "seed_demo"], cwd=REPO, env=env, check=True, capture_output=True)
-    port = _free_port()
-    log = tmp_path / "daphne.log"
-    process = subprocess.Popen(
-        [
-            *wrap,
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "clinic.asgi:application",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, process, log, healthy or _answers_healthz)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
+    manage(env, "migrate", "-v0")
+    manage(env, "seed_demo")
+    with LiveServer(env, tmp_path / "daphne.log", wrap=wrap, ready=ready) as server:
+        yield server.http_url
 
 
 @pytest.fixture
@@ -183,7 +125,7 @@ def private_network():
 def clinic_on_private_network(tmp_path, private_network):
     """The demo clinic (peer-to-peer) served inside the private network."""
     yield from _start_clinic(
-        tmp_path, {}, wrap=private_network.wrap, healthy=private_network.answers_healthz
+        tmp_path, {}, wrap=private_network.wrap, ready=private_network.answers_healthz
     )
 
 

@@ -1,92 +1,31 @@
-"""Real servers for the live room tests: a database of their own, Daphne processes started as
-`make run` starts them, and a WebSocket client (the `websockets` library) that queues frames.
+"""What the live room tests run on besides the server (tests/live_server.py): a database of
+their own, a redis-server of their own, the seed they share (tests/live_seed.py), and a
+WebSocket client (the `websockets` library) that queues frames.
 
 Not a test module; the live tests import it as tests.rooms_live.live_stack.
 """
 
 import asyncio
-import atexit
 import contextlib
-import functools
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-REPO = Path(__file__).resolve().parents[2]
+from tests import live_seed
+from tests.live_server import free_port, manage
+
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 # The suite's database on the local server when the run sets no REDIS_URL (0 is left to an app).
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/1"
-START_TIMEOUT_SECONDS = 90
-# Settings the servers get from us only, never inherited from the test run's environment.
-_OWN_SETTINGS = {
-    "DATABASE_URL",
-    "REDIS_URL",
-    "SQLITE_PATH",
-    "ROOM_SILENCE_TIMEOUT_SECONDS",
-    "ROOM_STATE_KEY_PREFIX",
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "DEBUG",
-    "SECRET_KEY",
-    "STATIC_ROOT",
-    "SECURE_SSL_REDIRECT",
-    "DJANGO_SETTINGS_MODULE",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@functools.cache
-def collected_static_root() -> str:
-    """collectstatic's output, made once per test run: production servers refuse to start
-    without it (clinic/static_files.py)."""
-    root = Path(tempfile.mkdtemp(prefix="clinic-static-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    env = {name: value for name, value in os.environ.items() if name not in _OWN_SETTINGS}
-    env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), STATIC_ROOT=str(root))
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return str(root)
-
-
-def server_environment(**settings: str) -> dict[str, str]:
-    """The environment of a production-like server process: DEBUG off, a random key."""
-    env = {name: value for name, value in os.environ.items() if name not in _OWN_SETTINGS}
-    env.update(
-        DJANGO_SETTINGS_MODULE="clinic.settings",
-        STATIC_ROOT=collected_static_root(),
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        SECURE_SSL_REDIRECT="false",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        PYTHONUNBUFFERED="1",
-        **settings,
-    )
-    return env
 
 
 # --- Databases ---------------------------------------------------------------------------------
@@ -157,72 +96,21 @@ def create_sqlite_database(folder: Path) -> LiveDatabase:
     return LiveDatabase("sqlite", {"SQLITE_PATH": str(path)}, drop)
 
 
-def manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
-    """Run manage.py with `env`; its output, or a failure that shows it."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"manage.py {args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
-    return done.stdout
-
-
-# Visits whose rooms are open now (confirmed, starting in five minutes), each with a doctor and a
-# patient of its own, plus one patient with no visit; access tokens made with the server's key.
-# The doctor of the first visit keeps a real password, for signing in through the API.
-_SEED = """
-import json, os
-from django.test.utils import override_settings
-from rest_framework_simplejwt.tokens import AccessToken
-from tests.factories import PASSWORD, at, make_appointment, make_patient
-from tests.rooms_live.live_stack import idle_receive_times_out
-
-def token(user):
-    return str(AccessToken.for_user(user))
-
-def person(user):
-    return {"user_id": user.id, "username": user.username, "token": token(user)}
-
-with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-    visits = [
-        make_appointment(start=at(minutes=5), status="confirmed")
-        for _ in range(int(os.environ["LIVE_SEED_VISITS"]))
-    ]
-    stranger = make_patient().user
-first_doctor = visits[0].doctor.user
-first_doctor.set_password(PASSWORD)
-first_doctor.save(update_fields=["password"])
-print("LIVE_SEED " + json.dumps({
-    "idle_receive_times_out": idle_receive_times_out(),
-    "password": PASSWORD,
-    "stranger": person(stranger),
-    "visits": [
-        {
-            "id": v.pk,
-            "room_id": str(v.room_id),
-            "doctor": {**person(v.doctor.user), "display_name": v.doctor.display_name},
-            "patient": {**person(v.patient.user), "display_name": v.patient.full_name},
-        }
-        for v in visits
-    ],
-}))
-"""
+IDLE_RECEIVE_PROBE = "tests.rooms_live.live_stack:idle_receive_times_out"
 
 
 def seed(env: dict[str, str], visits: int) -> dict:
-    """Migrate the database in `env` and fill it (once per database: usernames repeat)."""
+    """Migrate the database in `env` and fill it (once per database: usernames repeat):
+    `visits` open visits, a patient with no visit (`stranger`), the first doctor's `password`,
+    and whether the server's channel layer has the idle-receive bug."""
     manage(env, "migrate", "--noinput")
-    output = manage({**env, "LIVE_SEED_VISITS": str(visits)}, "shell", "-c", _SEED)
-    line = next(line for line in output.splitlines() if line.startswith("LIVE_SEED "))
-    return json.loads(line.removeprefix("LIVE_SEED "))
+    password = secrets.token_urlsafe(12)
+    data = live_seed.seed(
+        env, visits=visits, stranger=True, doctor_password=password, probes=[IDLE_RECEIVE_PROBE]
+    )
+    data["password"] = password
+    data["idle_receive_times_out"] = data["probes"][IDLE_RECEIVE_PROBE]
+    return data
 
 
 def idle_receive_times_out() -> bool:
@@ -337,99 +225,6 @@ class RedisServer:
             os.kill(self.process.pid, signal.SIGCONT)
             self.process.kill()
             self.process.wait(timeout=10)
-
-
-class DaphneServer:
-    """`daphne -b 127.0.0.1 -p <port> clinic.asgi:application` in a process group of its own."""
-
-    def __init__(self, name: str, env: dict[str, str], log_folder: Path) -> None:
-        self.name = name
-        self.env = env
-        self.log_path = log_folder / f"daphne-{name}.log"
-        self.process: subprocess.Popen | None = None
-        self.port = 0
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def origin(self) -> str:
-        return self.http_url
-
-    def room_url(self, room_id: str, query: str = "") -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/rooms/{room_id}/" + (f"?{query}" if query else "")
-
-    def start(self) -> "DaphneServer":
-        for _attempt in range(3):  # a free port can be taken between probing and binding
-            self.port = free_port()
-            with self.log_path.open("a") as log:
-                self.process = subprocess.Popen(
-                    [
-                        sys.executable,  # Daphne as deployed: with the clinic's timeouts
-                        "-m",
-                        "clinic.server",
-                        "-b",
-                        "127.0.0.1",
-                        "-p",
-                        str(self.port),
-                        "clinic.asgi:application",
-                    ],
-                    cwd=REPO,
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            if self._wait_healthy():
-                return self
-            if "Address already in use" not in self.log():
-                break
-        raise RuntimeError(f"Daphne {self.name} did not come up:\n{self.log()[-5000:]}")
-
-    def _wait_healthy(self) -> bool:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.http_url}/healthz", timeout=3).status_code == 200:
-                    return True
-            time.sleep(0.3)
-        self.stop()
-        return False
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies without closing a socket or leaving a room."""
-        if self.alive():
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if not self.alive():
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def errors(self, *, ignore: tuple[str, ...] = ()) -> list[str]:
-        """Lines the server logged at ERROR or above (each traceback comes with one), except
-        those containing one of `ignore`."""
-        return [
-            line
-            for line in self.log().splitlines()
-            if (" ERROR " in line or " CRITICAL " in line)
-            and not any(known in line for known in ignore)
-        ]
 
 
 # --- A WebSocket client ------------------------------------------------------------------------

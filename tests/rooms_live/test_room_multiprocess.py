@@ -13,12 +13,12 @@ import pytest
 import pytest_asyncio
 import redis
 
+from tests.live_server import LiveServer, production_environment
 from tests.rooms_live.live_stack import (
     DEFAULT_POSTGRES_URL,
     DEFAULT_REDIS_URL,
     IDLE_RECEIVE_BUG,
     IDLE_RECEIVE_ERROR,
-    DaphneServer,
     RoomSocket,
     SocketClosed,
     create_postgres_database,
@@ -26,7 +26,6 @@ from tests.rooms_live.live_stack import (
     postgres_reachable,
     roles,
     seed,
-    server_environment,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
@@ -52,10 +51,10 @@ class Cluster:
         self.data = data
         self.redis = redis_client
         self.prefix = prefix
-        self.servers: list[DaphneServer] = []
+        self.servers: list[LiveServer] = []
 
-    def start(self, name: str) -> DaphneServer:
-        server = DaphneServer(name, self.env, self.folder)
+    def start(self, name: str) -> LiveServer:
+        server = LiveServer(self.env, self.folder / f"daphne-{name}.log", name=name)
         self.servers.append(server)
         return server.start()
 
@@ -89,7 +88,7 @@ def cluster(tmp_path_factory):
     prefix = f"live-mp:{secrets.token_hex(4)}:"
     cluster = None
     try:
-        env = server_environment(
+        env = production_environment(
             **database.settings,
             REDIS_URL=redis_url,
             ROOM_STATE_KEY_PREFIX=prefix,
@@ -111,7 +110,7 @@ def cluster(tmp_path_factory):
 OPENED: list[RoomSocket] = []
 
 
-async def _open(server: DaphneServer, room_id: str, token: str) -> RoomSocket:
+async def _open(server: LiveServer, room_id: str, token: str) -> RoomSocket:
     socket = await RoomSocket.open(
         server.room_url(room_id, f"token={token}"), origin=server.origin, keepalive=KEEPALIVE
     )

@@ -10,8 +10,8 @@ import secrets
 import pytest
 import pytest_asyncio
 
+from tests.live_server import LiveServer, production_environment
 from tests.rooms_live.live_stack import (
-    DaphneServer,
     RedisServer,
     RoomSocket,
     create_postgres_database,
@@ -19,7 +19,6 @@ from tests.rooms_live.live_stack import (
     env_postgres_url,
     roles,
     seed,
-    server_environment,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
@@ -30,7 +29,7 @@ CRASH = "Exception inside application"
 
 
 class Stack:
-    def __init__(self, redis: RedisServer, server: DaphneServer, data: dict) -> None:
+    def __init__(self, redis: RedisServer, server: LiveServer, data: dict) -> None:
         self.redis = redis
         self.server = server
         self.data = data
@@ -73,13 +72,13 @@ def stack(tmp_path_factory):
     database = create_postgres_database(postgres) if postgres else create_sqlite_database(folder)
     server = None
     try:
-        env = server_environment(
+        env = production_environment(
             **database.settings,
             REDIS_URL=redis.url,
             ROOM_STATE_KEY_PREFIX=f"live-outage:{secrets.token_hex(4)}:",
         )
         data = seed(env, 4)
-        server = DaphneServer("outage", env, folder).start()
+        server = LiveServer(env, folder / "daphne-outage.log", name="outage").start()
         yield Stack(redis, server, data)
     finally:
         if server:

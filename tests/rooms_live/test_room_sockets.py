@@ -20,10 +20,10 @@ from channels.layers import get_channel_layer
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from websockets.exceptions import InvalidStatus
 
+from tests.live_server import LiveServer, production_environment
 from tests.rooms_live.live_stack import (
     IDLE_RECEIVE_BUG,
     IDLE_RECEIVE_ERROR,
-    DaphneServer,
     RoomSocket,
     SocketClosed,
     create_postgres_database,
@@ -32,7 +32,6 @@ from tests.rooms_live.live_stack import (
     idle_receive_times_out,
     roles,
     seed,
-    server_environment,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
@@ -43,7 +42,7 @@ SAME_ORIGIN = object()
 
 
 class Live:
-    def __init__(self, server: DaphneServer, data: dict, vendor: str) -> None:
+    def __init__(self, server: LiveServer, data: dict, vendor: str) -> None:
         self.server = server
         self.data = data
         self.vendor = vendor
@@ -85,9 +84,9 @@ def live(tmp_path_factory):
         settings = {**database.settings, "ROOM_STATE_KEY_PREFIX": f"live:{secrets.token_hex(4)}:"}
         if os.environ.get("REDIS_URL"):
             settings["REDIS_URL"] = os.environ["REDIS_URL"]
-        env = server_environment(**settings)
+        env = production_environment(**settings)
         data = seed(env, VISITS)
-        server = DaphneServer("sockets", env, folder).start()
+        server = LiveServer(env, folder / "daphne-sockets.log", name="sockets").start()
         yield Live(server, data, database.vendor)
     finally:
         if server:

@@ -4,61 +4,37 @@ Runs the launcher on a bare ASGI app (tests/server/probe_app.py) with short limi
 sockets, as a slow or malicious client would talk to it.
 """
 
-import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.live_server import LiveServer, accepts_connections, development_environment
+
 REQUEST_SECONDS, IDLE_SECONDS, RESPONSE_SECONDS = 3, 2, 2
 SLACK_SECONDS = 2.5  # Twisted's and Daphne's timers tick about once a second
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_port(tmp_path_factory):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DEBUG": "true",
-        "SECRET_KEY_FILE": str(tmp_path_factory.mktemp("key") / "secret_key"),
-        "HTTP_REQUEST_TIMEOUT_SECONDS": str(REQUEST_SECONDS),
-        "HTTP_IDLE_TIMEOUT_SECONDS": str(IDLE_SECONDS),
-        "HTTP_RESPONSE_TIMEOUT_SECONDS": str(RESPONSE_SECONDS),
-    }
-    command = [sys.executable, "-m", "clinic.server", "-b", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(
-        [*command, "tests.server.probe_app:application"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = development_environment(
+        HTTP_REQUEST_TIMEOUT_SECONDS=str(REQUEST_SECONDS),
+        HTTP_IDLE_TIMEOUT_SECONDS=str(IDLE_SECONDS),
+        HTTP_RESPONSE_TIMEOUT_SECONDS=str(RESPONSE_SECONDS),
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("python -m clinic.server did not start")
-            time.sleep(0.2)
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+    log_path = tmp_path_factory.mktemp("server") / "probe-server.log"
+    # The probe app has no /healthz: it is up once its port takes connections.
+    with LiveServer(
+        env,
+        log_path,
+        app="tests.server.probe_app:application",
+        ready=accepts_connections,
+        start_timeout=30,
+    ) as server:
+        yield server.port
 
 
 def _open(port: int) -> socket.socket:

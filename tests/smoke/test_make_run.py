@@ -2,63 +2,32 @@
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_SECONDS = 120
+from tests.live_server import LiveServer
+
+START_TIMEOUT_SECONDS = 120  # make run installs first
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _make_run(port: int) -> list[str]:
+    return ["make", "--no-print-directory", "run", f"PORT={port}"]
 
 
 @pytest.fixture
 def running_app(tmp_path):
-    port = _free_port()
+    # The run's own environment, as a newcomer's shell has it, on a database of the test's own.
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env["SQLITE_PATH"] = str(tmp_path / "smoke.sqlite3")
-    log = (tmp_path / "make-run.log").open("w")
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "run", f"PORT={port}"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    log_path = tmp_path / "make-run.log"
+    server = LiveServer(
+        env, log_path, command=_make_run, name="make run", start_timeout=START_TIMEOUT_SECONDS
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"make run exited early:\n{(tmp_path / 'make-run.log').read_text()}")
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no healthy app after {START_TIMEOUT_SECONDS}s")
-            time.sleep(0.5)
-        yield base, tmp_path / "make-run.log"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+    with server:
+        yield server.http_url, log_path
 
 
 def test_make_run_serves_the_portal_with_demo_logins(running_app):

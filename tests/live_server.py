@@ -1,0 +1,320 @@
+"""Clinic Meet served for real, for the live tests and the benchmarks: one way to start a server
+process, know it is up, and stop it.
+
+    with LiveServer(production_environment(SQLITE_PATH=...), log_path) as server:
+        requests.get(f"{server.http_url}/healthz")
+
+It lives in tests/ because it is test tooling, not product (the package installs only clinic,
+visits and rooms) and not a benchmark: pytest finds it from the repository root, and the
+benchmarks, which also run from the repository root, import it as `tests.live_server`
+(tests/ never imports bench/). Not a test module.
+
+What it gives:
+- `free_port()`;
+- `production_environment(**settings)`: DEBUG off, a random SECRET_KEY, the static files
+  collected once per run (a production server refuses to start without them), settings of its
+  own never inherited from the caller's environment; `development_environment(**settings)`
+  for a DEBUG server (as `make run` serves);
+- `manage(env, ...)` and `run_python(env, ...)`: a command in the server's environment;
+- `LiveServer`: `python -m clinic.server -b 127.0.0.1 -p PORT clinic.asgi:application` (Daphne
+  with the clinic's connection timeouts, as deployed) in a process group of its own, its output
+  in a log file; a new port when the one picked was taken meanwhile; ready once `GET /healthz`
+  answers 200 (or another probe), else `ServerDidNotStart` with the log's tail; stopped with
+  SIGTERM, then SIGKILL, to the whole group. Every server still running when the interpreter
+  exits is stopped.
+"""
+
+import atexit
+import contextlib
+import functools
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+APP = "clinic.asgi:application"
+START_TIMEOUT_SECONDS = 90
+STOP_TIMEOUT_SECONDS = 15
+START_ATTEMPTS = 3  # a free port can be taken between probing and binding
+PORT_TAKEN = "address already in use"  # Twisted and asyncio word it alike, but for case
+# Settings a server gets from its caller only, never inherited from the environment of the run.
+OWN_SETTINGS = frozenset(
+    {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SQLITE_PATH",
+        "ROOM_SILENCE_TIMEOUT_SECONDS",
+        "ROOM_STATE_KEY_PREFIX",
+        "ALLOWED_HOSTS",
+        "CSRF_TRUSTED_ORIGINS",
+        "DEBUG",
+        "SECRET_KEY",
+        "STATIC_ROOT",
+        "SECURE_SSL_REDIRECT",
+        "DJANGO_SETTINGS_MODULE",
+        "CALLS_APP_ID",
+        "CALLS_APP_SECRET",
+        "CALLS_API_URL",
+    }
+)
+
+
+class ServerDidNotStart(RuntimeError):
+    """The server exited, or did not become ready in time; the message ends with its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _inherited() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name not in OWN_SETTINGS}
+
+
+@functools.cache
+def collected_static_root() -> str:
+    """collectstatic's output, made once per run (clinic/static_files.py: production servers
+    refuse to start without it); removed when the interpreter exits."""
+    root = Path(tempfile.mkdtemp(prefix="clinic-static-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    env = {
+        **_inherited(),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "STATIC_ROOT": str(root),
+    }
+    manage(env, "collectstatic", "--noinput", timeout=120)
+    return str(root)
+
+
+def production_environment(**settings: str) -> dict[str, str]:
+    """The environment of a production-like server: DEBUG off, a random key, collected static
+    files, plain HTTP on 127.0.0.1 (no HTTPS redirect); `settings` add to it or override it.
+    Give a SECRET_KEY when something outside the server (a seeding process) mints its tokens."""
+    return {
+        **_inherited(),
+        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "STATIC_ROOT": collected_static_root(),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SECURE_SSL_REDIRECT": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
+
+
+def development_environment(**settings: str) -> dict[str, str]:
+    """The environment of a DEBUG server, as `make run` has it (static files from the finders),
+    with a random key rather than the checkout's."""
+    return {
+        **_inherited(),
+        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "DEBUG": "true",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
+
+
+def run_python(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """`python <args>` from the repository root in `env`; its stdout, or a failure showing its
+    output."""
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"python {' '.join(args[:2])} failed ({done.returncode}):\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+        )
+    return done.stdout
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """`manage.py <args>` in `env`; its stdout."""
+    return run_python(env, "manage.py", *args, timeout=timeout)
+
+
+def answers_healthz(base_url: str) -> bool:
+    """The default readiness probe: GET /healthz answers 200."""
+    try:
+        return requests.get(f"{base_url}/healthz", timeout=3).status_code == 200
+    except requests.RequestException:  # not listening yet, or slow on a busy machine
+        return False
+
+
+def accepts_connections(base_url: str) -> bool:
+    """A readiness probe for an application without /healthz: the port takes a connection."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    """SIGTERM to the process's group (it must lead one: start_new_session), SIGKILL to it
+    after `timeout`."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+_running: "weakref.WeakSet[LiveServer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_running):
+        server.stop()
+
+
+class LiveServer:
+    """One server process, in a process group of its own, its output in `log_path`.
+
+    `command(port)` is what runs (default: `python -m clinic.server` serving `app`), prefixed
+    by `wrap` (e.g. to run it in a network namespace); `ready(base_url)` says when it is up
+    (default: /healthz answers 200)."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        app: str = APP,
+        command: Callable[[int], Sequence[str]] | None = None,
+        wrap: Sequence[str] = (),
+        ready: Callable[[str], bool] = answers_healthz,
+        name: str = "server",
+        start_timeout: float = START_TIMEOUT_SECONDS,
+        stop_timeout: float = STOP_TIMEOUT_SECONDS,
+    ) -> None:
+        self.env = env
+        self.log_path = Path(log_path)
+        self.app = app
+        self.command = command or self._clinic_server
+        self.wrap = tuple(wrap)
+        self.ready = ready
+        self.name = name
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+
+    def _clinic_server(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "clinic.server", "-b", "127.0.0.1", "-p", str(port), self.app]
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        return self.http_url
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def room_url(self, room_id: str, query: str = "") -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/rooms/{room_id}/" + (f"?{query}" if query else "")
+
+    def start(self) -> "LiveServer":
+        for _attempt in range(START_ATTEMPTS):
+            self.port = free_port()
+            logged_before = len(self.log())
+            with self.log_path.open("a") as log:
+                self.process = subprocess.Popen(
+                    [*self.wrap, *self.command(self.port)],
+                    cwd=REPO,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            _running.add(self)
+            why = self._wait_ready()
+            if why is None:
+                return self
+            self.stop()
+            if PORT_TAKEN not in self.log()[logged_before:].lower():
+                break
+        raise ServerDidNotStart(
+            f"{self.name} on port {self.port} {why}; {self.log_path}, last lines:\n"
+            f"{self.log_tail()}"
+        )
+
+    def _wait_ready(self) -> str | None:
+        """None once the server is ready, else why it is not."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return f"exited with {self.process.returncode}"
+            if self.ready(self.http_url):
+                return None
+            time.sleep(0.25)
+        return f"was not ready within {self.start_timeout:.0f} s"
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies without closing a socket or leaving a room."""
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process_group(self.process, self.stop_timeout)
+        _running.discard(self)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def errors(self, *, ignore: tuple[str, ...] = ()) -> list[str]:
+        """Lines the server logged at ERROR or above (each traceback comes with one), except
+        those containing one of `ignore`."""
+        return [
+            line
+            for line in self.log().splitlines()
+            if (" ERROR " in line or " CRITICAL " in line)
+            and not any(known in line for known in ignore)
+        ]
+
+    def __enter__(self) -> "LiveServer":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
