@@ -15,13 +15,11 @@ from collections import Counter
 import pytest
 import requests
 
+from tests.live_server import LiveServer, manage, production_environment
 from tests.rooms_live.live_stack import (
-    DaphneServer,
     create_postgres_database,
     create_sqlite_database,
     env_postgres_url,
-    manage,
-    server_environment,
 )
 
 CLIENTS = 24
@@ -78,10 +76,12 @@ def booking_server(request, tmp_path_factory):
             settings = {"DATABASE_URL": f"sqlite:///{settings['SQLITE_PATH']}"}
     server = None
     try:
-        env = server_environment(**settings)
+        env = production_environment(**settings)
         manage(env, "migrate", "--noinput")
         seed = _output_line(manage(env, "shell", "-c", _SEED), "BOOKING_SEED")
-        server = DaphneServer(f"booking-{request.param}", env, folder).start()
+        server = LiveServer(
+            env, folder / f"daphne-booking-{request.param}.log", name=f"booking-{request.param}"
+        ).start()
         yield server, env, seed
     finally:
         if server:
