@@ -77,11 +77,16 @@ def test_doctor_and_patient_see_hear_and_chat(live_clinic, browser):
     patient.click("#toggle-screen")
     doctor.wait_for_selector(".tile--remote figcaption:text-is('Hanako Suzuki')", timeout=TIMEOUT)
 
-    # A dropped socket reconnects by itself; the call and the chat go on, no reload.
+    # A dropped socket reconnects by itself; the call and the chat go on, no reload. The page
+    # was admitted before the drop too: wait for the new connection's entry (a new
+    # participant id), admitted again.
+    before = patient.evaluate("() => window.clinicMeet.me.participant_id")
     patient.evaluate("() => window.clinicMeet.socket.drop()")
     patient.wait_for_function(
-        "() => window.clinicMeet.socket.ws.readyState === WebSocket.OPEN"
+        "(before) => window.clinicMeet.socket.ws.readyState === WebSocket.OPEN"
+        " && window.clinicMeet.me.participant_id !== before"
         " && window.clinicMeet.me.status === 'admitted'",
+        arg=before,
         timeout=TIMEOUT,
     )
     patient.fill("#chat-input", "Back again")
@@ -196,19 +201,28 @@ def test_through_calls_the_room_follows_reconnects_reloads_and_leaving(live_clin
     doctor.click("#waiting-list button:has-text('Admit')")
     for page in (doctor, patient):
         page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
-    patient_session = (
-        "() => window.clinicMeet.participants.find(p => p.role === 'patient')?.session_id"
-    )
-    announced = doctor.evaluate(patient_session)
+    patient_entry = "() => window.clinicMeet.participants.find(p => p.role === 'patient')"
+    old_entry = doctor.evaluate(patient_entry)
+    announced = old_entry["session_id"]
     assert announced
 
     # The patient's socket drops and reconnects (a new room entry): the page announces its
     # Calls session again, so a doctor who reloads afterwards still gets the patient's video.
+    # The doctor saw that session before the drop: wait for the patient's new entry (a new
+    # participant id) to carry it.
     patient.evaluate("() => window.clinicMeet.socket.drop()")
     patient.wait_for_function(
-        "() => window.clinicMeet.socket.ws.readyState === WebSocket.OPEN", timeout=TIMEOUT
+        "(before) => window.clinicMeet.socket.ws.readyState === WebSocket.OPEN"
+        " && window.clinicMeet.me.participant_id !== before",
+        arg=old_entry["participant_id"],
+        timeout=TIMEOUT,
     )
-    doctor.wait_for_function(f"() => ({patient_session})() === '{announced}'", timeout=TIMEOUT)
+    doctor.wait_for_function(
+        f"([before, session]) => {{ const p = ({patient_entry})();"
+        " return !!p && p.participant_id !== before && p.session_id === session; }",
+        arg=[old_entry["participant_id"], announced],
+        timeout=TIMEOUT,
+    )
     doctor.reload()
     doctor.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
     frames_grow(doctor)
