@@ -1,9 +1,12 @@
 """CallsClient under failure: errors become CallsError; retries are bounded and only where safe."""
 
 import socket
+from types import SimpleNamespace
 
 import pytest
+import requests
 
+from clinic.integrations.cloudflare import calls_client
 from clinic.integrations.cloudflare.calls_client import (
     CallsClient,
     CallsConfigurationError,
@@ -13,6 +16,29 @@ from clinic.integrations.cloudflare.calls_client import (
 )
 
 OFFER = SessionDescription("offer", "v=0\r\n")
+
+
+class CountingSession(requests.Session):
+    """A real session that counts the client's attempts; or fails each one with `failure`."""
+
+    def __init__(self, failure: Exception | None = None) -> None:
+        super().__init__()
+        self.attempts = 0
+        self.failure = failure
+
+    def request(self, *args, **kwargs):
+        self.attempts += 1
+        if self.failure is not None:
+            raise self.failure
+        return super().request(*args, **kwargs)
+
+
+@pytest.fixture
+def backoffs(monkeypatch) -> list[float]:
+    """The client's waits between attempts, in seconds (it waits for none of them)."""
+    waits: list[float] = []
+    monkeypatch.setattr(calls_client, "time", SimpleNamespace(sleep=waits.append))
+    return waits
 
 
 def client_for(calls, **overrides) -> CallsClient:
@@ -77,17 +103,20 @@ def test_per_track_errors_inside_a_200_are_reported_per_track(scripted_calls):
     assert [(e.code, e.description) for e in result.errors] == [("not_found", "no track")]
 
 
-def test_5xx_is_retried_with_backoff_for_safe_calls_and_bounded(scripted_calls):
+def test_5xx_is_retried_with_backoff_for_safe_calls_and_bounded(scripted_calls, backoffs):
     scripted_calls.then(503).then(502).then(200, {"tracks": [], "dataChannels": []})
     state = client_for(scripted_calls).session_state("s1")
     assert state.tracks == [] and len(scripted_calls.requests) == 3
+    assert backoffs == [0.01, 0.02]  # doubling from backoff_seconds
 
     scripted_calls.requests.clear()
+    backoffs.clear()
     for _ in range(5):
         scripted_calls.then(503, {"errorCode": "internal", "errorDescription": "down"})
     with pytest.raises(CallsUnavailableError):
         client_for(scripted_calls).session_state("s1")
     assert len(scripted_calls.requests) == 3  # bounded by `attempts`
+    assert backoffs == [0.01, 0.02]  # no wait after the last attempt
 
 
 def test_unsafe_calls_are_not_repeated_after_a_5xx_or_a_read_timeout(scripted_calls):
@@ -106,19 +135,44 @@ def test_unsafe_calls_are_not_repeated_after_a_5xx_or_a_read_timeout(scripted_ca
     assert len(scripted_calls.requests) == 1
 
 
-def test_read_timeouts_are_retried_for_safe_calls(scripted_calls):
+def test_read_timeouts_are_retried_for_safe_calls(scripted_calls, backoffs):
     scripted_calls.then(200, {}, delay=1.0).then(200, {"tracks": [{"mid": "0"}]})
     state = client_for(scripted_calls).session_state("s1")
     assert state.tracks == [{"mid": "0"}]
     assert len(scripted_calls.requests) == 2
+    assert backoffs == [0.01]
 
 
-def test_refused_connections_are_retried_then_reported():
+def test_refused_connections_are_retried_then_reported(backoffs):
+    """A refused connection never reached Calls: even an unsafe call (sessions/new) is tried
+    `attempts` times."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens here once closed
+    session = CountingSession()
     client = CallsClient(
-        base_url=f"http://127.0.0.1:{port}/v1", app_id="a", app_secret="s", backoff_seconds=0.01
+        base_url=f"http://127.0.0.1:{port}/v1",
+        app_id="a",
+        app_secret="s",
+        backoff_seconds=0.01,
+        session=session,
     )
-    with pytest.raises(CallsUnavailableError, match="did not answer"):
+    with pytest.raises(CallsUnavailableError, match="did not answer") as raised:
         client.new_session()
+    assert raised.value.code == "unreachable"
+    assert session.attempts == 3
+    assert backoffs == [0.01, 0.02]
+
+
+def test_connect_timeouts_are_retried_even_for_unsafe_calls(backoffs):
+    """A connect timeout means the request never left either (a read timeout is not retried
+    for unsafe calls: see above)."""
+    session = CountingSession(failure=requests.ConnectTimeout("connect timed out"))
+    client = CallsClient(
+        base_url="http://calls.invalid/v1", app_id="a", app_secret="s", session=session
+    )
+    with pytest.raises(CallsUnavailableError, match="did not answer") as raised:
+        client.new_session()
+    assert raised.value.code == "timeout"
+    assert session.attempts == 3
+    assert backoffs == [0.2, 0.4]  # the default backoff, doubling

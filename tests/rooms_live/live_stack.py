@@ -144,7 +144,6 @@ def idle_receive_times_out() -> bool:
 
 
 # The known bug idle_receive_times_out detects.
-IDLE_RECEIVE_ERROR = "Timeout reading from"  # how its crashes show in a server's log
 IDLE_RECEIVE_BUG = (
     "rooms bug: with redis-py 8 (default socket_timeout 5 s) and channels_redis (BZPOPMIN 5 s), "
     "a room consumer that receives no channel-layer message for 5 s crashes with "

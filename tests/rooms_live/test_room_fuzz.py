@@ -11,19 +11,25 @@ import asyncio
 import contextlib
 import copy
 import json
+import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import pytest
+import pytest_asyncio
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.db import DataError, connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context, event
 from redis.exceptions import ResponseError
 
+from rooms.models import ChatMessage
 from rooms.protocol import ProtocolError, parse_frame
-from rooms.state import get_room_state_store, reset_room_state_store
+from rooms.state import Participant, get_room_state_store, reset_room_state_store
 from tests.consumers.conftest import connect
 from tests.factories import at, make_appointment
 from visits.models import Appointment
@@ -44,6 +50,15 @@ SERVER_TYPES = {
     "room.denied",
     "room.removed",
     "room.ended",
+}
+# Codes of the frames parse_frame refuses (rooms/protocol.py): each such frame gets one.
+REFUSAL_CODES = {
+    "bad_json",
+    "bad_frame",
+    "missing_field",
+    "unknown_type",
+    "invalid_field",
+    "too_large",
 }
 ERROR_CODES = {
     "bad_json",
@@ -454,14 +469,17 @@ async def play(room: FuzzRoom, sequence) -> None:
             assert state["type"] == "room.state", state
             ids[name] = state["you"]["participant_id"]
         sent, expected_pongs = [], {"doctor": 0, "patient": 0}
+        refused = {"doctor": 0, "patient": 0}  # frames parse_frame turns down, per sender
         for sender, frame in sequence:
             if isinstance(frame, bytes):
+                refused[sender] += 1  # bad_frame: text frames only
                 await sockets[sender].send_input({"type": "websocket.receive", "bytes": frame})
                 continue
             text = frame.replace(DOCTOR_ID, ids["doctor"]).replace(PATIENT_ID, ids["patient"])
             command = _command(text)
             sent.append((sender, command))
             expected_pongs[sender] += command is not None and command[0] == "ping"
+            refused[sender] += command is None
             # send_input, since WebsocketCommunicator.send_to refuses an empty frame.
             await sockets[sender].send_input({"type": "websocket.receive", "text": text})
 
@@ -476,6 +494,15 @@ async def play(room: FuzzRoom, sequence) -> None:
             assert code in allowed[name], (
                 f"the {name}'s socket closed with {code} (allowed: {allowed[name] or 'none'}); "
                 f"last frames: {replies[name][-3:]}"
+            )
+        for name in sockets:
+            if name in closes:
+                continue  # what it sent after its socket closed went unanswered
+            refusals = [f["code"] for f in replies[name] if f["type"] == "error"]
+            refusals = [code for code in refusals if code in REFUSAL_CODES]
+            assert len(refusals) == refused[name], (
+                f"the {name} sent {refused[name]} frames the protocol refuses and got "
+                f"{len(refusals)} error frames for them: {refusals}"
             )
         participants = await store.participants(room.room_hex)
         check_store(participants, room)
@@ -500,6 +527,7 @@ async def play(room: FuzzRoom, sequence) -> None:
             with contextlib.suppress(Exception):
                 await socket.disconnect()
     assert await store.participants(room.room_hex) == [], "someone stayed after disconnecting"
+    return replies
 
 
 FUZZ_SETTINGS = settings(
@@ -520,12 +548,15 @@ def test_random_frames_keep_replies_documented_and_the_room_state_valid(fuzz_roo
 
 
 # --- Known crashers ----------------------------------------------------------------------------
-# Frames that once killed the consumer instead of getting an `error` frame (docs/protocol.md:
-# "Bad input never closes the socket by itself"); each now must get an error and keep the socket.
-# The third item of each case says where and how it used to crash.
+# Frames that once killed the consumer instead of getting an answer (docs/protocol.md: "Bad input
+# never closes the socket by itself"). Each now gets its documented answer and the socket stays
+# open, on every backend. Where and how each crashed is kept as a probe: on the backend where it
+# crashed, the layer below the guard still raises that exception for that input, so the case
+# still exercises the guard (a probe that stops raising means the case has gone stale).
 
 DEEP_NESTING = '{"type": "ping", "junk": ' + "[" * 5000 + "]" * 5000 + "}"
 LONE_SURROGATE = "\\ud800"  # a JSON escape: valid UTF-8 on the wire, no valid code point
+RELAYED = "relayed"  # the answer of a signal: the patient gets its data intact, no error
 
 
 def _using_redis() -> bool:
@@ -542,47 +573,95 @@ def _always() -> bool:
     return True
 
 
-# case: (frame the doctor sends once the patient is admitted, where it crashes, what it raises)
+@dataclass(frozen=True)
+class Crasher:
+    frame: str  # what the doctor sends once the patient is admitted
+    answer: str  # the error code the doctor gets, or RELAYED
+    crashed_on: Callable[[], bool]  # the backends where it crashed
+    raised: type[BaseException]  # what it raised there
+    probe: Callable[[FuzzRoom], Awaitable[object]]  # the layer below the guard, unguarded
+
+
+@database_sync_to_async
+def _store_chat_unchecked(room: FuzzRoom, text: str) -> None:
+    ChatMessage.objects.create(appointment=room.visit, sender=room.users["doctor"], text=text)
+
+
+async def _update_tracks_unchecked(room: FuzzRoom) -> None:
+    ghost = Participant("probe", room.user_ids["doctor"], "Probe", "doctor", "admitted", "x.y!z")
+    await get_room_state_store().add(room.room_hex, ghost, time.time())
+    tracks = [{"name": "\ud800", "kind": "audio"}]
+    await get_room_state_store().update(room.room_hex, "probe", tracks=tracks)
+
+
+async def _relay_unchecked(data: dict) -> None:
+    layer = get_channel_layer()
+    await layer.send(await layer.new_channel(), {"type": "room.signal", "data": data})
+
+
+async def _parse_unchecked(room: FuzzRoom) -> None:
+    json.loads(DEEP_NESTING)
+
+
 CRASHERS = {
-    # rooms/protocol.py parse_frame catches ValueError only; json.loads raises RecursionError.
-    "deeply nested JSON": (DEEP_NESTING, _always, RecursionError),
+    # rooms/protocol.py parse_frame caught ValueError only; json.loads raises RecursionError.
+    "deeply nested JSON": Crasher(
+        DEEP_NESTING, "bad_json", _always, RecursionError, _parse_unchecked
+    ),
     # rooms/services.py _store_chat: the database driver cannot encode the text (SQLite and
     # PostgreSQL alike).
-    "lone surrogate in chat": (
+    "lone surrogate in chat": Crasher(
         '{"type": "chat", "text": "hi ' + LONE_SURROGATE + '"}',
+        "invalid_field",
         _always,
         UnicodeEncodeError,
+        lambda room: _store_chat_unchecked(room, "hi \ud800"),
     ),
     # PostgreSQL text cannot hold NUL.
-    "NUL in chat": ('{"type": "chat", "text": "a\\u0000b"}', _on_postgresql, DataError),
+    "NUL in chat": Crasher(
+        '{"type": "chat", "text": "a\\u0000b"}',
+        "invalid_field",
+        _on_postgresql,
+        DataError,
+        lambda room: _store_chat_unchecked(room, "a\x00b"),
+    ),
     # RedisRoomStateStore.update: Lua cjson refuses the escaped lone surrogate (reached once the
     # sender owns the Calls session it names).
-    "lone surrogate in a track name": (
+    "lone surrogate in a track name": Crasher(
         '{"type": "tracks", "session_id": "'
         + DOCTOR_SESSION
         + '", "tracks": [{"name": "'
         + LONE_SURROGATE
         + '", "kind": "audio"}]}',
+        "invalid_field",
         _using_redis,
         ResponseError,
+        _update_tracks_unchecked,
     ),
     # RedisRoomStateStore.get: redis-py cannot encode the id as a hash field.
-    "lone surrogate in an admit target": (
+    "lone surrogate in an admit target": Crasher(
         '{"type": "admit", "participant_id": "' + LONE_SURROGATE + '"}',
+        "invalid_field",
         _using_redis,
         UnicodeEncodeError,
+        lambda room: get_room_state_store().get(room.room_hex, "\ud800"),
     ),
-    # channels_redis' msgpack cannot encode the relayed data: a lone surrogate ...
-    "lone surrogate in signal data": (
+    # channels_redis' msgpack cannot encode the relayed data: a lone surrogate ... (the data
+    # is relayed as JSON text now, so it passes intact)
+    "lone surrogate in signal data": Crasher(
         '{"type": "signal", "to": "' + PATIENT_ID + '", "data": {"sdp": "' + LONE_SURROGATE + '"}}',
+        RELAYED,
         _using_redis,
         UnicodeEncodeError,
+        lambda room: _relay_unchecked({"sdp": "\ud800"}),
     ),
     # ... or an integer beyond 64 bits (OverflowError).
-    "huge integer in signal data": (
+    "huge integer in signal data": Crasher(
         '{"type": "signal", "to": "' + PATIENT_ID + '", "data": {"sdp": ' + str(2**64) + "}}",
+        RELAYED,
         _using_redis,
         OverflowError,
+        lambda room: _relay_unchecked({"sdp": 2**64}),
     ),
 }
 
@@ -594,19 +673,38 @@ def fresh_room_state(settings):
     reset_room_state_store()
 
 
-@pytest.mark.asyncio
-@pytest.mark.parametrize("case", list(CRASHERS))
-async def test_frames_that_crashed_the_consumer_get_an_error_instead(
-    case, fresh_room_state, request
-):
-    frame = CRASHERS[case][0]
+@pytest_asyncio.fixture
+async def crasher_room(fresh_room_state):
     visit = await sync_to_async(make_appointment)(start=at(minutes=5), status="confirmed")
     visit = await sync_to_async(
         Appointment.objects.select_related("doctor__user", "patient__user").get
     )(pk=visit.pk)
-    room = FuzzRoom(visit, runner=None)
-    try:
-        await play(room, [("doctor", ADMIT_THE_PATIENT), ("doctor", frame)])
-    finally:
-        # As in fuzz_room: let the test database go at the end of the run.
-        await sync_to_async(connections.close_all, thread_sensitive=True)()
+    yield FuzzRoom(visit, runner=None)
+    await get_room_state_store().clear(visit.room_id.hex)
+    # As in fuzz_room: let the test database go at the end of the run.
+    await sync_to_async(connections.close_all, thread_sensitive=True)()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", list(CRASHERS))
+async def test_frames_that_crashed_the_consumer_get_their_answer_instead(case, crasher_room):
+    crasher = CRASHERS[case]
+    replies = await play(crasher_room, [("doctor", ADMIT_THE_PATIENT), ("doctor", crasher.frame)])
+    errors = [f["code"] for f in replies["doctor"] if f["type"] == "error"]
+    if crasher.answer == RELAYED:
+        assert errors == [], f"{case}: the doctor got {errors}"
+        relayed = [f for f in replies["patient"] if f["type"] == "signal"]
+        sent = json.loads(crasher.frame)["data"]
+        assert [f["data"] for f in relayed] == [sent], f"{case}: the patient got {relayed}"
+    else:
+        assert errors == [crasher.answer], f"{case}: the doctor got {errors}"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", list(CRASHERS))
+async def test_each_crasher_still_breaks_the_layer_below_its_guard(case, crasher_room):
+    crasher = CRASHERS[case]
+    if not crasher.crashed_on():
+        pytest.skip(f"{case} crashed only elsewhere ({crasher.crashed_on.__name__})")
+    with pytest.raises(crasher.raised):
+        await crasher.probe(crasher_room)

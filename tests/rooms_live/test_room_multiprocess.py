@@ -17,8 +17,6 @@ from tests.live_server import LiveServer, production_environment
 from tests.rooms_live.live_stack import (
     DEFAULT_POSTGRES_URL,
     DEFAULT_REDIS_URL,
-    IDLE_RECEIVE_BUG,
-    IDLE_RECEIVE_ERROR,
     RoomSocket,
     SocketClosed,
     create_postgres_database,
@@ -216,11 +214,7 @@ async def test_reconnecting_on_the_other_process_replaces_the_first_connection(c
     await cluster.stored_roles_become(room_id, [])
 
 
-async def test_a_killed_process_s_participant_disappears_within_the_timeout(cluster, request):
-    if cluster.data["idle_receive_times_out"]:
-        request.applymarker(
-            pytest.mark.xfail(strict=False, raises=SocketClosed, reason=IDLE_RECEIVE_BUG)
-        )
+async def test_a_killed_process_s_participant_disappears_within_the_timeout(cluster):
     a = cluster.servers[0]
     doomed = cluster.start("doomed")
     visit = cluster.data["visits"][2]
@@ -273,7 +267,6 @@ async def test_a_killed_process_s_participant_disappears_within_the_timeout(clus
 async def test_the_surviving_servers_logged_no_errors(cluster):
     """After the tests above (pytest runs this module in order): the processes not killed are
     up and logged no error."""
-    known = (IDLE_RECEIVE_ERROR,) if cluster.data["idle_receive_times_out"] else ()
     for server in cluster.servers[:2]:
         assert server.alive(), server.name
-        assert server.errors(ignore=known) == [], server.log()[-5000:]
+        assert server.errors() == [], server.log()[-5000:]
