@@ -1,4 +1,7 @@
-"""The application's one error type. Services raise it; the API and the views translate it."""
+"""The application's one error type and its kinds. Services and selectors raise them; each
+surface translates a kind in one place: the API's exception handler (clinic.exception_handler)
+by `status_code`, the room WebSocket by its close-code table (rooms.consumers), the portal's
+views to Django's 404/403. A surface never infers one code from another's."""
 
 
 class ApplicationError(Exception):
@@ -38,3 +41,19 @@ class NotFoundError(ApplicationError):
     """Absent, or not the caller's to see: the two are deliberately indistinguishable."""
 
     status_code = 404
+
+
+class NotYoursError(NotFoundError):
+    """It exists, but the caller has no part in it (another patient's visit, a visit room for
+    clinic staff). HTTP answers it as not found, so an address confirms nothing; the visit
+    room's socket, already past that, says "not allowed"."""
+
+
+class NotSignedInError(ApplicationError):
+    """No signed-in, active account asked: anonymous, or the account is deactivated."""
+
+    status_code = 401
+
+
+class NotOpenError(ConflictError):
+    """Yours, but not open now: e.g. a visit room outside its join window."""

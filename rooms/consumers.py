@@ -5,13 +5,29 @@ import json
 import logging
 import time
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from clinic.errors import (
+    ApplicationError,
+    NotFoundError,
+    NotOpenError,
+    NotSignedInError,
+    NotYoursError,
+    PermissionDeniedError,
+)
 from rooms import services
-from rooms.protocol import ProtocolError, parse_frame
+from rooms.protocol import (
+    ClientFrame,
+    CloseCode,
+    ProtocolError,
+    RoomClosed,
+    ServerFrame,
+    parse_frame,
+)
 from rooms.rate_limit import TokenBucket
-from rooms.services import ABUSE, REPLACED, TIMED_OUT, UNAVAILABLE, RoomClosed
+from rooms.selectors import room_access_get
 from rooms.state import ADMITTED
 from visits.services import user_sockets_group
 
@@ -29,6 +45,28 @@ LAYER_OUTAGE_LIMIT_SECONDS = 30.0
 LAYER_RETRY_CAP_SECONDS = 2.0
 # A failing sweep is tried again at growing intervals up to this.
 SWEEP_BACKOFF_CAP_SECONDS = 30.0
+
+# The one table from the access rule's refusals (clinic.errors) to close codes, most specific
+# first. Over HTTP NotYoursError reads as 404; here the room's address is already known.
+CLOSE_CODE_OF_ERROR: tuple[tuple[type[ApplicationError], CloseCode], ...] = (
+    (NotSignedInError, CloseCode.NOT_AUTHENTICATED),
+    (NotYoursError, CloseCode.NOT_ALLOWED),
+    (PermissionDeniedError, CloseCode.NOT_ALLOWED),
+    (NotFoundError, CloseCode.UNKNOWN_ROOM),
+    (NotOpenError, CloseCode.ROOM_CLOSED),
+)
+
+
+def closed_by(error: ApplicationError) -> RoomClosed:
+    """The close an access refusal ends the socket with (CLOSE_CODE_OF_ERROR)."""
+    for error_type, code in CLOSE_CODE_OF_ERROR:
+        if isinstance(error, error_type):
+            return RoomClosed(code, error.message)
+    raise error
+
+
+_room_access = database_sync_to_async(room_access_get)
+PONG = json.dumps({"type": ServerFrame.PONG})
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -79,11 +117,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()  # first, so that a refusal can carry its close code
         try:
-            self.access = await services.room_access(
-                self.scope["user"], self.scope["url_route"]["kwargs"]["room_id"]
+            self.access = await _room_access(
+                user=self.scope["user"], room_id=self.scope["url_route"]["kwargs"]["room_id"]
             )
-        except RoomClosed as closed:
-            await self._close(closed)
+        except ApplicationError as refused:
+            await self._close(closed_by(refused))
             return
         # Told to close when the user's credentials change (visits.services.credentials);
         # Channels leaves self.groups on disconnect.
@@ -98,9 +136,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             participant = await services.join(self.access, self.channel_name)
         except Exception as error:
             logger.warning("room join failed (%r)", error)
-            await self._close(RoomClosed(UNAVAILABLE, "The room is unavailable; reconnecting."))
+            await self._close(
+                RoomClosed(CloseCode.UNAVAILABLE, "The room is unavailable; reconnecting.")
+            )
             return
         self.participant_id = participant.participant_id
+        # services.join put this channel in the room's group; Channels discards it on
+        # disconnect however the socket ends (a socket the room closed skips services.leave).
+        self.groups.append(self.access.group)
         self.sweeper = asyncio.create_task(self._sweep())
 
     async def disconnect(self, code) -> None:
@@ -133,7 +176,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 error.client_id = command.fields.get("client_id")
             self.errors += 1
             if self.errors > ABUSE_LIMIT:
-                await self._close(RoomClosed(ABUSE, "Too many bad frames."))
+                await self._close(RoomClosed(CloseCode.ABUSE, "Too many bad frames."))
                 return
             if error.code != "rate_limited" or self.bucket.should_report():
                 await self.send(text_data=json.dumps(error.frame()))
@@ -142,30 +185,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Exception:
             # A bug must not take the visit down: report it and keep the socket open.
             logger.exception("room frame failed")
-            frame = {"type": "error", "code": "internal", "message": "That did not work."}
+            frame = {"type": ServerFrame.ERROR, "code": "internal", "message": "That did not work."}
             if command is not None and command.fields.get("client_id"):
                 frame["client_id"] = command.fields["client_id"]
             await self.send(text_data=json.dumps(frame))
 
     async def _dispatch(self, frame_type: str, fields: dict) -> None:
         access, me = self.access, self.participant_id
-        if frame_type == "ping":
-            await self.send(text_data='{"type":"pong"}')
-        elif frame_type == "admit":
+        if frame_type == ClientFrame.PING:
+            await self.send(text_data=PONG)
+        elif frame_type == ClientFrame.ADMIT:
             await services.admit(access, me, fields["participant_id"])
-        elif frame_type == "deny":
+        elif frame_type == ClientFrame.DENY:
             await services.deny(access, me, fields["participant_id"])
-        elif frame_type == "remove":
+        elif frame_type == ClientFrame.REMOVE:
             await services.remove(access, me, fields["participant_id"])
-        elif frame_type == "end":
+        elif frame_type == ClientFrame.END:
             await services.end(access, me)
-        elif frame_type == "signal":
+        elif frame_type == ClientFrame.SIGNAL:
             await services.relay_signal(access, me, fields["to"], fields["data_json"])
-        elif frame_type == "media":
+        elif frame_type == ClientFrame.MEDIA:
             await services.update_media(access, me, fields)
-        elif frame_type == "tracks":
+        elif frame_type == ClientFrame.TRACKS:
             await services.update_tracks(access, me, fields["session_id"], fields["tracks"])
-        elif frame_type == "chat":
+        elif frame_type == ClientFrame.CHAT:
             await self._chat(fields["text"], fields.get("client_id"))
 
     async def _chat(self, text: str, client_id: str | None) -> None:
@@ -201,7 +244,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if not self.participant_id:
                 return  # closing
             if time.monotonic() - self.last_frame > timeout:
-                await self._close(RoomClosed(TIMED_OUT, "No frame or ping for too long."))
+                await self._close(RoomClosed(CloseCode.TIMED_OUT, "No frame or ping for too long."))
                 return
             try:
                 await self._sweep_once()
@@ -234,7 +277,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame))
         if self.access and self.participant_id:
             await self._leave()
-        await self.close(code=closed.code)
+        await self.close(code=int(closed.code))  # Daphne wants a plain int
 
     # --- Events from the channel layer --------------------------------------------------------
 
@@ -260,7 +303,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.participant_id:
             sender = json.dumps(event["from"])
             await self.send(
-                text_data=f'{{"type":"signal","from":{sender},"data":{event["data_json"]}}}'
+                text_data=f'{{"type":"{ServerFrame.SIGNAL}","from":{sender},'
+                f'"data":{event["data_json"]}}}'
             )
 
     async def room_chat(self, event: dict) -> None:
@@ -273,33 +317,35 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def room_unavailable(self, event: dict) -> None:
         """The channel layer stayed unreachable (_receive_through_outages): start afresh."""
         await self._close(
-            RoomClosed(UNAVAILABLE, "The room is unavailable for a moment; reconnecting.")
+            RoomClosed(CloseCode.UNAVAILABLE, "The room is unavailable for a moment; reconnecting.")
         )
 
     async def room_denied(self, event: dict) -> None:
         self.participant_id = None  # already removed from the room by the doctor's action
         await self._close(
-            RoomClosed(services.NOT_ALLOWED, "The doctor did not let you in.", "room.denied")
+            RoomClosed(CloseCode.NOT_ALLOWED, "The doctor did not let you in.", ServerFrame.DENIED)
         )
 
     async def room_removed(self, event: dict) -> None:
         self.participant_id = None
         await self._close(
             RoomClosed(
-                services.NOT_ALLOWED, "The doctor removed you from the visit.", "room.removed"
+                CloseCode.NOT_ALLOWED, "The doctor removed you from the visit.", ServerFrame.REMOVED
             )
         )
 
     async def room_replaced(self, event: dict) -> None:
         self.participant_id = None
-        await self._close(RoomClosed(REPLACED, "You joined again from another connection."))
+        await self._close(
+            RoomClosed(CloseCode.REPLACED, "You joined again from another connection.")
+        )
 
     async def user_signed_out(self, event: dict) -> None:
         await self._close(
-            RoomClosed(services.NOT_AUTHENTICATED, "You were signed out; sign in again.")
+            RoomClosed(CloseCode.NOT_AUTHENTICATED, "You were signed out; sign in again.")
         )
 
     async def room_ended(self, event: dict) -> None:
         self.participant_id = None
-        await self.send(text_data='{"type":"room.ended"}')
-        await self.close(code=services.ROOM_CLOSED)
+        await self.send(text_data=json.dumps({"type": ServerFrame.ENDED}))
+        await self.close(code=int(CloseCode.ROOM_CLOSED))

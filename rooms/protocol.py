@@ -1,4 +1,5 @@
-"""The room WebSocket's client frames: parsing and validation (docs/protocol.md).
+"""The room WebSocket's protocol (docs/protocol.md): its close codes and frame types, defined
+here once, and the client frames' parsing and validation.
 
 Anything wrong with a frame becomes a ProtocolError with a stable `code`, which the consumer
 answers with an `error` frame while the socket stays open.
@@ -11,46 +12,49 @@ from typing import Any
 
 from rooms.models import CHAT_MESSAGE_MAX_LENGTH
 
-MAX_FRAME_BYTES = 64 * 1024
-MAX_ID_LENGTH = 64
-MAX_TRACKS = 16
-TRACK_KINDS = ("audio", "video")
-
 
 class CloseCode(IntEnum):
-    """How the server closes a room socket (docs/protocol.md, Connecting)."""
+    """Why the server closed a room socket (the code a `room.closed` frame announces)."""
 
-    REPLACED = 4000
-    NOT_AUTHENTICATED = 4401
-    NOT_ALLOWED = 4403
+    REPLACED = 4000  # the same person connected again
+    NOT_AUTHENTICATED = 4401  # not signed in, or signed out while connected
+    NOT_ALLOWED = 4403  # not this visit's doctor or patient; also denied or removed
     UNKNOWN_ROOM = 4404
-    TIMED_OUT = 4408
-    ROOM_CLOSED = 4409
-    ABUSE = 4429
-    # The room's shared state or channel layer (Redis) stayed unreachable: reconnect later.
-    UNAVAILABLE = 4503
+    TIMED_OUT = 4408  # no frame or ping for ROOM_SILENCE_TIMEOUT_SECONDS
+    ROOM_CLOSED = 4409  # outside the join window, the visit is over, or it ended
+    ABUSE = 4429  # too many bad or rate-limited frames
+    UNAVAILABLE = 4503  # the room state or channel layer (Redis) stayed unreachable
 
 
-# After these the page reconnects on its own (as after a dropped network); the others are final.
-RECONNECT_CLOSE_CODES = frozenset({CloseCode.TIMED_OUT, CloseCode.UNAVAILABLE})
+# After these the page does not reconnect; after any other close it does, with backoff.
+FINAL_CLOSE_CODES = frozenset(
+    {
+        CloseCode.REPLACED,
+        CloseCode.NOT_AUTHENTICATED,
+        CloseCode.NOT_ALLOWED,
+        CloseCode.UNKNOWN_ROOM,
+        CloseCode.ROOM_CLOSED,
+        CloseCode.ABUSE,
+    }
+)
 
 
 class ServerFrame(StrEnum):
     """The `type` of each frame the server sends."""
 
     STATE = "room.state"
+    CLOSED = "room.closed"  # followed by the close, with the frame's code
+    DENIED = "room.denied"
+    REMOVED = "room.removed"
+    ENDED = "room.ended"
     SIGNAL = "signal"
     CHAT = "chat"
     PONG = "pong"
     ERROR = "error"
-    DENIED = "room.denied"
-    REMOVED = "room.removed"
-    ENDED = "room.ended"
-    CLOSED = "room.closed"
 
 
 class ClientFrame(StrEnum):
-    """The `type` of each frame a client may send (parsed by PARSERS below)."""
+    """The `type` of each frame a client may send (PARSERS below reads each)."""
 
     PING = "ping"
     ADMIT = "admit"
@@ -63,16 +67,37 @@ class ClientFrame(StrEnum):
     CHAT = "chat"
 
 
+MAX_FRAME_BYTES = 64 * 1024
+MAX_ID_LENGTH = 64
+MAX_TRACKS = 16  # tracks one `tracks` frame announces (a page publishes a few)
+TRACK_KINDS = ("audio", "video")
+
+
 def page_constants() -> dict[str, Any]:
     """The protocol as the room page needs it (part of its config), so that the page repeats
     none of it: close codes and which are final, and the frame types both ways."""
     return {
-        "closeCodes": {code.name: code.value for code in CloseCode},
-        "finalCloseCodes": sorted(code.value for code in set(CloseCode) - RECONNECT_CLOSE_CODES),
+        "closeCodes": {code.name: int(code) for code in CloseCode},
+        "finalCloseCodes": sorted(int(code) for code in FINAL_CLOSE_CODES),
         "serverFrames": {frame.name: frame.value for frame in ServerFrame},
         "clientFrames": {frame.name: frame.value for frame in ClientFrame},
         "maxTracks": MAX_TRACKS,
     }
+
+
+class RoomClosed(Exception):
+    """The socket must close with `code`, after a last frame of `frame_type` telling the
+    client why: the socket's own life (replaced, timed out, abuse, an outage, denied or
+    removed). Access refusals are application errors (clinic.errors), which the consumer maps
+    to their codes in one table."""
+
+    def __init__(
+        self, code: CloseCode, reason: str, frame_type: ServerFrame = ServerFrame.CLOSED
+    ) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.frame_type = frame_type
 
 
 class ProtocolError(Exception):
@@ -216,4 +241,4 @@ def parse_frame(text: str | None) -> Command:
     parser = PARSERS.get(frame_type)
     if parser is None:
         raise ProtocolError("unknown_type", f"Unknown frame type {frame_type[:40]!r}.")
-    return Command(frame_type, parser(frame))
+    return Command(ClientFrame(frame_type), parser(frame))

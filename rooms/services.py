@@ -1,4 +1,5 @@
-"""The visit room's rules: who may enter, the waiting room, admission, signaling and chat.
+"""The visit room's rules: the waiting room, admission, signaling and chat (who may enter is
+rooms.selectors.room_access_get).
 
 The consumer only moves frames; everything it does goes through these functions, which keep
 the shared room state (rooms.state) and tell the room's members through the channel layer.
@@ -9,22 +10,19 @@ import contextlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass
-from uuid import UUID
 
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.utils import timezone
 
 from clinic.errors import ApplicationError
 from rooms.calls.sessions import close_sessions_of
 from rooms.models import ChatMessage
-from rooms.protocol import CloseCode, ProtocolError, ServerFrame
+from rooms.protocol import CloseCode, ProtocolError, RoomClosed, ServerFrame
+from rooms.selectors import RoomAccess
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
-from visits.models import Appointment, User
-from visits.selectors import room_join_window
+from visits.models import Appointment, Role, User
 from visits.services import appointment_transition
 
 logger = logging.getLogger(__name__)
@@ -38,81 +36,6 @@ GROUP_SEND_RETRY_SECONDS = 60.0
 GROUP_SEND_WAIT_SECONDS = 2.0
 # Room state outlives the join window a little, then Redis forgets it by itself.
 STATE_GRACE_SECONDS = 15 * 60
-
-
-class RoomClosed(Exception):
-    """The socket must close with `code` (see docs/protocol.md), after a last frame of
-    `frame_type` telling the client why."""
-
-    def __init__(self, code: int, reason: str, frame_type: str = ServerFrame.CLOSED.value) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.frame_type = frame_type
-
-
-# The close codes (defined in rooms.protocol) by the names this module and the consumer use,
-# as plain ints: Daphne's WebSocket library refuses any other type of close code.
-NOT_AUTHENTICATED = CloseCode.NOT_AUTHENTICATED.value
-NOT_ALLOWED = CloseCode.NOT_ALLOWED.value
-UNKNOWN_ROOM = CloseCode.UNKNOWN_ROOM.value
-ROOM_CLOSED = CloseCode.ROOM_CLOSED.value
-REPLACED = CloseCode.REPLACED.value
-TIMED_OUT = CloseCode.TIMED_OUT.value
-ABUSE = CloseCode.ABUSE.value
-UNAVAILABLE = CloseCode.UNAVAILABLE.value
-
-
-@dataclass(frozen=True)
-class RoomAccess:
-    """A user allowed into a room, and what the room is."""
-
-    user_id: int
-    display_name: str
-    role: str  # "doctor" | "patient"
-    appointment_id: int
-    room: str  # the room UUID's hex: key of the state and of the channel group
-    closes_at: float
-
-    @property
-    def group(self) -> str:
-        return f"room.{self.room}"
-
-
-def room_access_sync(user, room_id: str) -> RoomAccess:
-    if not user.is_authenticated:
-        raise RoomClosed(NOT_AUTHENTICATED, "Sign in first.")
-    try:
-        room_uuid = UUID(str(room_id))
-    except ValueError:
-        raise RoomClosed(UNKNOWN_ROOM, "No such room.") from None
-    appointment = (
-        Appointment.objects.select_related("doctor__user", "patient__user")
-        .filter(room_id=room_uuid)
-        .first()
-    )
-    if appointment is None:
-        raise RoomClosed(UNKNOWN_ROOM, "No such room.")
-    if user.id == appointment.doctor.user_id:
-        role, name = "doctor", appointment.doctor.display_name
-    elif user.id == appointment.patient.user_id:
-        role, name = "patient", appointment.patient.full_name
-    else:
-        raise RoomClosed(NOT_ALLOWED, "This is not your visit.")
-    window = room_join_window(appointment=appointment, now=timezone.now())
-    if not window.is_open:
-        raise RoomClosed(ROOM_CLOSED, window.reason)
-    return RoomAccess(
-        user_id=user.id,
-        display_name=name,
-        role=role,
-        appointment_id=appointment.pk,
-        room=room_uuid.hex,
-        closes_at=window.closes_at.timestamp(),
-    )
-
-
-room_access = database_sync_to_async(room_access_sync)
 
 
 def _transition_quietly(user_id: int, appointment_id: int, action: str) -> None:
@@ -165,12 +88,12 @@ async def _group_send_retrying(group: str, event: dict) -> None:
 async def join(access: RoomAccess, channel_name: str) -> Participant:
     """Enter the room: doctors go straight in; a patient waits unless admitted before."""
     store = get_room_state_store()
-    admitted = access.role == "doctor" or await store.is_admitted(access.room, access.user_id)
+    admitted = access.role == Role.DOCTOR or await store.is_admitted(access.room, access.user_id)
     participant = Participant(
         participant_id=secrets.token_urlsafe(9),
         user_id=access.user_id,
         display_name=access.display_name,
-        role=access.role,
+        role=str(access.role),
         status=ADMITTED if admitted else WAITING,
         channel_name=channel_name,
     )
@@ -179,7 +102,7 @@ async def join(access: RoomAccess, channel_name: str) -> Participant:
         await get_channel_layer().send(earlier.channel_name, {"type": "room.replaced"})
     await store.expire(access.room, int(access.closes_at - time.time()) + STATE_GRACE_SECONDS)
     await get_channel_layer().group_add(access.group, channel_name)
-    if access.role == "patient" and not admitted:
+    if access.role == Role.PATIENT and not admitted:
         await _transition(access.user_id, access.appointment_id, "check_in")
     await _broadcast_changed(access)
     return participant
@@ -238,7 +161,7 @@ async def drop_silent(access: RoomAccess) -> int:
 async def _require_member(access: RoomAccess, participant_id: str) -> Participant:
     me = await get_room_state_store().get(access.room, participant_id)
     if me is None:
-        raise RoomClosed(TIMED_OUT, "You are no longer in the room; reconnect.")
+        raise RoomClosed(CloseCode.TIMED_OUT, "You are no longer in the room; reconnect.")
     return me
 
 
@@ -254,14 +177,14 @@ async def _waiting_patient(access: RoomAccess, doctor_pid: str, target_pid: str)
     target = await get_room_state_store().get(access.room, target_pid)
     if target is None:
         raise ProtocolError("not_found", "No such participant in this room.")
-    if target.role != "patient" or target.status != WAITING:
+    if target.role != Role.PATIENT or target.status != WAITING:
         raise ProtocolError("conflict", "That participant is not waiting to be let in.")
     return target
 
 
 async def _require_doctor(access: RoomAccess, participant_id: str) -> Participant:
     me = await _require_member(access, participant_id)
-    if me.role != "doctor":
+    if me.role != Role.DOCTOR:
         raise ProtocolError("forbidden", "Only the doctor can do that.")
     return me
 
@@ -357,8 +280,8 @@ def _chat_frame(message: ChatMessage, names: dict[int, tuple[str, str]]) -> dict
 
 def _names(appointment: Appointment) -> dict[int, tuple[str, str]]:
     return {
-        appointment.doctor.user_id: (appointment.doctor.display_name, "doctor"),
-        appointment.patient.user_id: (appointment.patient.full_name, "patient"),
+        appointment.doctor.user_id: (appointment.doctor.display_name, Role.DOCTOR.value),
+        appointment.patient.user_id: (appointment.patient.full_name, Role.PATIENT.value),
     }
 
 
@@ -427,14 +350,14 @@ async def state_for(access: RoomAccess, participant_id: str) -> dict:
     )
     me = next((p for p in participants if p.participant_id == participant_id), None)
     if me is None:
-        raise RoomClosed(TIMED_OUT, "You are no longer in the room; reconnect.")
+        raise RoomClosed(CloseCode.TIMED_OUT, "You are no longer in the room; reconnect.")
     if me.status == WAITING:
         visible = [
             {"display_name": p.display_name, "role": p.role}
             for p in participants
-            if p.role == "doctor"
+            if p.role == Role.DOCTOR
         ]
-    elif me.role == "doctor":
+    elif me.role == Role.DOCTOR:
         visible = [_public(p) for p in participants]
     else:
         # Admitted patients see who is in the call, not who else may be waiting.

@@ -1,25 +1,30 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic.errors import NotFoundError, NotSignedInError
 from rooms.protocol import page_constants
-from rooms.selectors import room_appointment_for_user
+from rooms.selectors import room_role_get
 from visits import selectors, services
-from visits.models import AccessLogEntry, AppointmentStatus
+from visits.models import AccessLogEntry, AppointmentStatus, Role
 from visits.selectors import room_join_window
 
 
 @login_required
 def room(request: HttpRequest, room_id) -> HttpResponse:
-    appointment = room_appointment_for_user(room_id=room_id, user=request.user)
-    if appointment is None:
-        # 404 rather than 403: a room address must not confirm that a visit exists.
-        raise Http404("No such visit room.")
+    try:
+        appointment, role = room_role_get(user=request.user, room_id=room_id)
+    except NotSignedInError:
+        return redirect_to_login(request.get_full_path())
+    except NotFoundError as error:
+        # Not yours reads as 404 too: a room address must not confirm that a visit exists.
+        raise Http404("No such visit room.") from error
     window = room_join_window(appointment=appointment, now=timezone.now())
-    is_doctor = request.user.id == appointment.doctor.user_id
+    is_doctor = role == Role.DOCTOR
     context = {"appointment": appointment, "window": window, "is_doctor": is_doctor}
     if window.is_open:
         context["room_config"] = _room_config(request, appointment, is_doctor)
@@ -50,7 +55,7 @@ def _room_config(request: HttpRequest, appointment, is_doctor: bool) -> dict:
     return {
         "roomId": room_id,
         "socketPath": f"/ws/rooms/{room_id}/",
-        "role": "doctor" if is_doctor else "patient",
+        "role": Role.DOCTOR.value if is_doctor else Role.PATIENT.value,
         "displayName": request.user.display_name,
         "appointmentId": appointment.pk,
         "homeUrl": reverse("portal:home"),

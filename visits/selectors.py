@@ -2,14 +2,23 @@
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 
 from django.db.models import Q, QuerySet
 
+from clinic.errors import (
+    NotFoundError,
+    NotOpenError,
+    NotSignedInError,
+    NotYoursError,
+    PermissionDeniedError,
+)
 from visits.models import (
     Appointment,
     AppointmentStatus,
     Doctor,
     Patient,
+    Role,
     VisitNote,
     VisitNoteAddendum,
     VisitNoteVersion,
@@ -60,11 +69,12 @@ def doctor_local_day_bounds(*, doctor: Doctor, day: date) -> tuple[datetime, dat
 
 
 def doctor_schedule_for_day(*, doctor: Doctor, day: date) -> QuerySet[Appointment]:
-    """The doctor's appointments on a local calendar day, cancellations left out."""
+    """The doctor's appointments on a local calendar day that hold their time (cancellations
+    left out)."""
     day_start, day_end = doctor_local_day_bounds(doctor=doctor, day=day)
     return (
         Appointment.objects.filter(doctor=doctor, start__gte=day_start, start__lt=day_end)
-        .exclude(status=AppointmentStatus.CANCELLED)
+        .exclude(status__in=SLOT_RELEASING_STATUSES)
         .select_related("patient__user")
         .order_by("start")
     )
@@ -76,7 +86,7 @@ def clinic_overview(*, now: datetime) -> dict[str, int]:
     day_end = day_start + timedelta(days=1)
     today = Appointment.objects.filter(start__gte=day_start, start__lt=day_end)
     return {
-        "appointments_today": today.exclude(status=AppointmentStatus.CANCELLED).count(),
+        "appointments_today": today.exclude(status__in=SLOT_RELEASING_STATUSES).count(),
         "awaiting_confirmation": Appointment.objects.filter(
             status=AppointmentStatus.REQUESTED, end__gt=now
         ).count(),
@@ -153,15 +163,14 @@ def doctor_free_slots(
 
 
 def appointments_visible_to(*, user) -> QuerySet[Appointment]:
-    """Clinic staff see every appointment; doctors and patients only their own."""
+    """The query form of Capability.VIEW (see appointment_role_of): clinic staff see every
+    appointment, anyone else the ones they are the doctor or the patient of."""
     appointments = Appointment.objects.select_related("doctor", "patient__user")
-    if user.is_clinic_admin:
+    if not user_is_signed_in(user):
+        return appointments.none()
+    if user.is_clinic_staff:
         return appointments
-    if user.is_doctor:
-        return appointments.filter(doctor__user=user)
-    if user.is_patient:
-        return appointments.filter(patient__user=user)
-    return appointments.none()
+    return appointments.filter(Q(doctor__user=user) | Q(patient__user=user))
 
 
 def appointment_list(
@@ -181,8 +190,22 @@ def appointment_list(
     return appointments.order_by("start", "pk")
 
 
-def appointment_get(*, user, appointment_id: int) -> Appointment | None:
-    return appointments_visible_to(user=user).filter(pk=appointment_id).first()
+def appointment_get(
+    *, user, appointment_id: int, capability: "Capability | None" = None
+) -> Appointment:
+    """The appointment, if `user` may do `capability` to it (by default: see it); otherwise
+    the refusal (appointment_require), and NotFoundError for one that does not exist."""
+    if not user_is_signed_in(user):
+        raise NotSignedInError("Sign in first.")
+    appointment = (
+        Appointment.objects.select_related("doctor", "patient__user")
+        .filter(pk=appointment_id)
+        .first()
+    )
+    if appointment is None:
+        raise NotFoundError(NO_SUCH_APPOINTMENT)
+    appointment_require(user=user, appointment=appointment, capability=capability or VIEW)
+    return appointment
 
 
 def doctor_list(*, specialty: str | None = None, search: str | None = None) -> QuerySet[Doctor]:
@@ -202,31 +225,33 @@ def doctor_get_active(*, doctor_id: int) -> Doctor | None:
     )
 
 
-# A doctor may open the charts of patients they have seen or are booked to see.
+# A doctor may open the charts of patients they have seen or are booked to see: whose
+# appointment with them holds (or held) the doctor's time.
 CHART_OPENING_STATUSES = tuple(
-    status for status in AppointmentStatus.values if status != AppointmentStatus.CANCELLED
+    status for status in AppointmentStatus.values if status not in SLOT_RELEASING_STATUSES
 )
 
 
-def patient_chart_get(*, user, patient_id: int) -> Patient | None:
-    """A patient's chart for the patient, a doctor who has seen or will see them, or staff."""
-    patients = Patient.objects.select_related("user").prefetch_related(
-        "allergies", "medications", "conditions"
+def patient_chart_get(*, user, patient_id: int) -> Patient:
+    """A patient's chart, for the patient, a doctor who has seen or will see them, or clinic
+    staff (the roles of appointment_role_of); NotYoursError for anyone else."""
+    if not user_is_signed_in(user):
+        raise NotSignedInError("Sign in first.")
+    patient = (
+        Patient.objects.select_related("user")
+        .prefetch_related("allergies", "medications", "conditions")
+        .filter(pk=patient_id)
+        .first()
     )
-    if user.is_clinic_admin:
-        pass
-    elif user.is_patient:
-        patients = patients.filter(user=user)
-    elif user.is_doctor:
-        # One filter() call, so both conditions hold for the same appointment: a booking that
-        # was cancelled does not make someone the doctor's patient.
-        patients = patients.filter(
-            appointments__doctor__user=user,
-            appointments__status__in=CHART_OPENING_STATUSES,
-        ).distinct()
-    else:
-        return None
-    return patients.filter(pk=patient_id).first()
+    if patient is None:
+        raise NotFoundError("No such patient.")
+    if user.is_clinic_staff or user.id == patient.user_id:
+        return patient
+    # One filter() call, so both conditions hold for the same appointment: a booking that was
+    # cancelled does not make someone the doctor's patient.
+    if patient.appointments.filter(doctor__user=user, status__in=CHART_OPENING_STATUSES).exists():
+        return patient
+    raise NotYoursError("No such patient.")
 
 
 def patient_previous_visits(*, patient: Patient, before: datetime, limit: int = 10):
@@ -290,9 +315,117 @@ def room_join_window(*, appointment: Appointment, now: datetime) -> JoinWindow:
     if appointment.status in ROOM_CLOSED_STATUSES:
         reason = f"This visit is {appointment.get_status_display().lower()}."
     elif now < opens_at:
-        reason = "The room opens 15 minutes before the visit."
+        minutes = int(JOIN_OPENS_BEFORE_START.total_seconds() // 60)
+        reason = f"The room opens {minutes} minutes before the visit."
     elif now > closes_at:
         reason = "This visit's room has closed."
     else:
         reason = ""
     return JoinWindow(opens_at=opens_at, closes_at=closes_at, is_open=not reason, reason=reason)
+
+
+def room_require_open(*, appointment: Appointment, now: datetime) -> JoinWindow:
+    """The open join window, or NotOpenError saying why the room is closed."""
+    window = room_join_window(appointment=appointment, now=now)
+    if not window.is_open:
+        raise NotOpenError(window.reason)
+    return window
+
+
+# --- Who may do what to an appointment ----------------------------------------------------------
+
+
+class Capability(StrEnum):
+    """What someone may want to do to an appointment. The status changes are named as the
+    state machine's actions (visits.services.appointments.TRANSITIONS)."""
+
+    VIEW = "view"
+    READ_NOTE = "read_note"
+    READ_NOTE_HISTORY = "read_note_history"
+    WRITE_NOTE = "write_note"  # save the note, add addenda
+    ENTER_ROOM = "enter_room"  # the room page, its WebSocket, ICE servers, the Calls proxy
+    RESCHEDULE = "reschedule"
+    CONFIRM = "confirm"
+    CANCEL = "cancel"
+    CHECK_IN = "check_in"
+    START = "start"
+    COMPLETE = "complete"
+    NO_SHOW = "no_show"
+
+
+VIEW = Capability.VIEW
+_PATIENT, _DOCTOR, _STAFF = Role.PATIENT, Role.DOCTOR, Role.ADMIN
+# Which appointment roles (appointment_role_of) have each capability; the one table.
+APPOINTMENT_CAPABILITIES: dict[Capability, frozenset[Role]] = {
+    Capability.VIEW: frozenset({_PATIENT, _DOCTOR, _STAFF}),
+    Capability.READ_NOTE: frozenset({_DOCTOR, _STAFF}),
+    Capability.READ_NOTE_HISTORY: frozenset({_DOCTOR}),
+    Capability.WRITE_NOTE: frozenset({_DOCTOR}),
+    Capability.ENTER_ROOM: frozenset({_PATIENT, _DOCTOR}),
+    Capability.RESCHEDULE: frozenset({_PATIENT, _DOCTOR, _STAFF}),
+    Capability.CONFIRM: frozenset({_DOCTOR, _STAFF}),
+    Capability.CANCEL: frozenset({_PATIENT, _DOCTOR, _STAFF}),
+    Capability.CHECK_IN: frozenset({_PATIENT, _STAFF}),
+    Capability.START: frozenset({_DOCTOR, _STAFF}),
+    Capability.COMPLETE: frozenset({_DOCTOR, _STAFF}),
+    Capability.NO_SHOW: frozenset({_DOCTOR, _STAFF}),
+}
+NO_SUCH_APPOINTMENT = "No such appointment."
+# What a refused role is told; the status changes say "A patient cannot confirm ...".
+_REFUSALS = {
+    Capability.READ_NOTE: "Visit notes are for the doctor.",
+    Capability.READ_NOTE_HISTORY: "A note's history is for the visit's doctor.",
+    Capability.WRITE_NOTE: "Only the visit's doctor writes its note and its addenda.",
+}
+
+
+def user_is_signed_in(user) -> bool:
+    """An account that may act at all: signed in and not deactivated."""
+    return user is not None and user.is_authenticated and user.is_active
+
+
+def appointment_role_of(*, user, appointment: Appointment) -> Role | None:
+    """How `user` stands to `appointment`, which decides everything they may do to it (the
+    table APPOINTMENT_CAPABILITIES; appointment_require raises its refusals):
+
+    - Role.PATIENT, its patient: sees it and their chart (patient_chart_get), cancels,
+      reschedules and checks in, enters its room; never reads the note.
+    - Role.DOCTOR, its doctor: everything but checking in, and alone writes the note (and its
+      addenda) and reads the note's history.
+    - Role.ADMIN, clinic staff (the admin role, or any superuser) for an appointment they are
+      not the doctor or patient of: read appointments, charts and notes for clinic operations,
+      book, cancel, reschedule and move the status on the patient's or the doctor's behalf
+      (what the API allows them), and never enter a visit room (no WebSocket, no ICE servers,
+      no Calls proxy: refused as NotYoursError, like a stranger), nor write notes.
+    - None: nobody to it (another patient or doctor), and anyone not signed in or deactivated.
+
+    Being the visit's doctor or patient comes first: a doctor whose account is also a superuser
+    is their own visit's doctor (writes its note, enters its room), staff only for others'.
+    """
+    if not user_is_signed_in(user):
+        return None
+    if user.id == appointment.doctor.user_id:
+        return Role.DOCTOR
+    if user.id == appointment.patient.user_id:
+        return Role.PATIENT
+    if user.is_clinic_staff:
+        return Role.ADMIN
+    return None
+
+
+def appointment_require(*, user, appointment: Appointment, capability: Capability) -> Role:
+    """`user`'s role to `appointment` if it has `capability`, or the refusal: NotSignedInError,
+    NotYoursError (no part in it, and for staff the room), PermissionDeniedError (sees it, may
+    not do this)."""
+    if not user_is_signed_in(user):
+        raise NotSignedInError("Sign in first.")
+    role = appointment_role_of(user=user, appointment=appointment)
+    if role is None:
+        raise NotYoursError(NO_SUCH_APPOINTMENT)
+    if role not in APPOINTMENT_CAPABILITIES[capability]:
+        if capability == Capability.ENTER_ROOM:
+            raise NotYoursError("This is not your visit.")
+        verb = capability.value.replace("_", "-")
+        message = _REFUSALS.get(capability, f"A {role.value} cannot {verb} this appointment.")
+        raise PermissionDeniedError(message)
+    return role

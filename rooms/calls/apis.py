@@ -11,11 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import openapi
-from clinic.integrations.cloudflare.calls_client import SessionDescription
+from clinic.integrations.cloudflare.calls_client import MAX_TRACKS_PER_CALL, SessionDescription
 from clinic.integrations.cloudflare.turn import ice_servers
 from rooms.calls import rules
-
-MAX_TRACKS_PER_CALL = 64  # Calls' own limit per request
+from rooms.selectors import room_access_get
 
 
 class CallsSessionDescriptionSerializer(serializers.Serializer):
@@ -205,5 +204,5 @@ class IceServersApi(APIView):
         },
     )
     def get(self, request, room_id):
-        rules.room_access_or_error(user=request.user, room_id=room_id)
+        room_access_get(user=request.user, room_id=room_id)
         return Response({"iceServers": ice_servers()})

@@ -21,7 +21,6 @@ from django.conf import settings
 
 from clinic.errors import (
     ApplicationError,
-    ConflictError,
     NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
@@ -35,13 +34,8 @@ from clinic.integrations.cloudflare.calls_client import (
     get_calls_client,
 )
 from rooms.calls.sessions import close_sessions
-from rooms.services import (
-    ROOM_CLOSED,
-    STATE_GRACE_SECONDS,
-    RoomAccess,
-    RoomClosed,
-    room_access_sync,
-)
+from rooms.selectors import RoomAccess, room_access_get
+from rooms.services import STATE_GRACE_SECONDS
 from rooms.state import ADMITTED, Participant, get_room_state_store
 
 logger = logging.getLogger(__name__)
@@ -57,21 +51,13 @@ def _store():
     return get_room_state_store()
 
 
-def room_access_or_error(*, user, room_id) -> RoomAccess:
-    """The room's access rules as API errors: 404 hides rooms that are not the caller's."""
-    try:
-        return room_access_sync(user, room_id)
-    except RoomClosed as closed:
-        if closed.code == ROOM_CLOSED:
-            raise ConflictError(closed.reason) from None
-        raise NotFoundError("No such room.") from None
-
-
 def calls_caller(*, user, room_id) -> CallsCaller:
-    """The admitted participant behind a proxy request, or the refusal to send back."""
+    """The admitted participant behind a proxy request, or the refusal to send back: the room's
+    access rule's (rooms.selectors.room_access_get: not signed in, no such room, not yours,
+    not open), then the room state's (not joined, not admitted)."""
     if not settings.CALLS_APP_ID:
         raise NotFoundError("This clinic uses peer-to-peer video; Cloudflare Calls is off.")
-    access = room_access_or_error(user=user, room_id=room_id)
+    access = room_access_get(user=user, room_id=room_id)
     participants = async_to_sync(_store().participants)(access.room)
     me = next((p for p in participants if p.user_id == access.user_id), None)
     if me is None:

@@ -14,12 +14,15 @@ from concurrent.futures import wait as wait_for_futures
 
 from django.conf import settings
 
-from clinic.integrations.cloudflare.calls_client import CallsError, get_calls_client
+from clinic.integrations.cloudflare.calls_client import (
+    MAX_TRACKS_PER_CALL,
+    CallsError,
+    get_calls_client,
+)
 from rooms.state import get_room_state_store
 
 logger = logging.getLogger(__name__)
 
-MAX_TRACKS_PER_CALL = 64  # Calls' own limit per request
 _closer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="calls-close")
 _closing: set[Future] = set()
 

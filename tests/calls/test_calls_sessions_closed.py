@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from rooms import services
 from rooms.calls import sessions as calls_sessions
-from rooms.services import RoomAccess
+from rooms.selectors import RoomAccess
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
 from standins.calls_sfu.server import start_in_thread
 from tests.factories import at, make_appointment

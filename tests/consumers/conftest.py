@@ -18,15 +18,6 @@ from tests.factories import at, make_appointment
 _open_sockets: list[WebsocketCommunicator] | None = None
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "room_group_left_behind: the consumer keeps a closed socket's channel in the room's "
-        "group (a known defect of rooms/consumers.py); the group check then insists on the leak, "
-        "so the mark has to go once it is fixed",
-    )
-
-
 @pytest_asyncio.fixture(autouse=True)
 async def _disconnect_sockets_left_open(request):
     """Disconnect every socket a test opened before its event loop closes, as Channels' own
@@ -52,10 +43,6 @@ async def _disconnect_sockets_left_open(request):
     if hasattr(layer, "close_pools"):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(layer.close_pools(), timeout=5)
-    if request.node.get_closest_marker("room_group_left_behind"):
-        assert left_behind, "no group is left behind any more: remove room_group_left_behind"
-        assert all(group.startswith("room.") for group in left_behind), left_behind
-        return
     assert not left_behind, f"groups still hold disconnected consumers: {left_behind}"
 
 

@@ -14,12 +14,6 @@ from tests.factories import at, make_appointment, make_patient
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
-# A socket closed by the server after `deny`, `end` or a second connection clears its
-# participant id first, so its disconnect skips services.leave and the channel stays in the
-# room's group (the user group is in self.groups, which Channels discards). Fix: the consumer
-# adds access.group to self.groups after joining.
-closed_by_the_room_keeps_its_group = pytest.mark.room_group_left_behind
-
 
 async def _doctor_and_waiting_patient(visit):
     doctor = await connect(visit.doctor.user, visit.room_id)
@@ -68,7 +62,6 @@ async def test_admission_is_remembered_across_reconnects(visit):
     await again.disconnect()
 
 
-@closed_by_the_room_keeps_its_group
 async def test_denied_patient_is_told_and_closed_with_4403(visit):
     doctor, _, patient, waiting = await _doctor_and_waiting_patient(visit)
     await doctor.send_json_to({"type": "deny", "participant_id": waiting["you"]["participant_id"]})
@@ -165,7 +158,6 @@ async def test_media_and_tracks_update_the_state_for_everyone(visit):
     await patient.disconnect()
 
 
-@closed_by_the_room_keeps_its_group
 async def test_end_completes_the_visit_and_closes_every_socket(visit):
     doctor, _, patient, waiting = await _doctor_and_waiting_patient(visit)
     await patient.send_json_to({"type": "end"})
@@ -303,7 +295,6 @@ async def test_a_ghost_left_by_a_dead_server_process_is_dropped(visit, settings)
     await doctor.disconnect()
 
 
-@closed_by_the_room_keeps_its_group
 async def test_a_second_connection_of_the_same_person_replaces_the_first(visit):
     first = await connect(visit.doctor.user, visit.room_id)
     await frames_until(first, "room.state")

@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from rooms import consumers, services
 from rooms.models import ChatMessage
+from rooms.protocol import CloseCode
 from rooms.state import Participant, get_room_state_store
 from tests.consumers.conftest import connect, frames_until, roles
 
@@ -182,7 +183,7 @@ async def test_a_long_channel_layer_outage_closes_with_a_code_the_page_reconnect
     _layer_receive_failing(monkeypatch, failures=None)
     doctor = await connect(visit.doctor.user, visit.room_id)
     closed = await frames_until(doctor, "room.closed")
-    assert closed["code"] == services.UNAVAILABLE == 4503
+    assert closed["code"] == CloseCode.UNAVAILABLE == 4503
     assert (await doctor.receive_output(timeout=3)) == {"type": "websocket.close", "code": 4503}
 
 

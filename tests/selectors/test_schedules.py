@@ -93,3 +93,13 @@ def test_clinic_overview_counts():
     assert overview["patients"] == 2
     assert overview["active_doctors"] == 1
     assert overview["awaiting_confirmation"] == 1
+
+
+def test_the_join_window_says_when_it_opens_from_its_one_definition(monkeypatch):
+    from visits import selectors
+
+    monkeypatch.setattr(selectors, "JOIN_OPENS_BEFORE_START", timedelta(minutes=10))
+    appointment = make_appointment(start=at(days=1))
+    window = room_join_window(appointment=appointment, now=appointment.start - timedelta(hours=1))
+    assert window.opens_at == appointment.start - timedelta(minutes=10)
+    assert window.reason == "The room opens 10 minutes before the visit."

@@ -8,7 +8,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import openapi
-from clinic.errors import NotFoundError
 from clinic.pagination import PageNumberPagination
 from visits import selectors, services
 from visits.models import Appointment, AppointmentStatus, Doctor, Patient
@@ -177,8 +176,6 @@ class AppointmentDetailApi(APIView):
     )
     def get(self, request, appointment_id: int):
         appointment = selectors.appointment_get(user=request.user, appointment_id=appointment_id)
-        if appointment is None:
-            raise NotFoundError("No such appointment.")
         return _appointment_response(request, appointment)
 
 

@@ -4,11 +4,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import openapi
-from clinic.errors import NotFoundError, PermissionDeniedError
 from clinic.pagination import PageNumberPagination
 from visits import selectors, services
 from visits.models import AccessLogEntry, VisitNote, VisitNoteAddendum, VisitNoteVersion
-from visits.services.appointments import ADMIN, DOCTOR, appointment_actor
+from visits.selectors import Capability
 from visits.services.records import (
     ADDENDUM_MAX_LENGTH,
     NOTE_SECTION_MAX_LENGTH,
@@ -69,13 +68,6 @@ def _section():
     )
 
 
-def _visible_appointment(request, appointment_id: int):
-    appointment = selectors.appointment_get(user=request.user, appointment_id=appointment_id)
-    if appointment is None:
-        raise NotFoundError("No such appointment.")
-    return appointment
-
-
 class VisitNoteApi(APIView):
     """The SOAP note of a visit: read by its doctor and clinic staff (every read is logged),
     written by its doctor until the visit is completed."""
@@ -99,9 +91,9 @@ class VisitNoteApi(APIView):
         },
     )
     def get(self, request, appointment_id: int):
-        appointment = _visible_appointment(request, appointment_id)
-        if appointment_actor(user=request.user, appointment=appointment) not in (DOCTOR, ADMIN):
-            raise PermissionDeniedError("Visit notes are for the doctor.")
+        appointment = selectors.appointment_get(
+            user=request.user, appointment_id=appointment_id, capability=Capability.READ_NOTE
+        )
         note = selectors.visit_note_for(appointment=appointment)
         services.record_access(
             viewer=request.user,
@@ -154,9 +146,11 @@ class VisitNoteVersionsApi(APIView):
         },
     )
     def get(self, request, appointment_id: int):
-        appointment = _visible_appointment(request, appointment_id)
-        if appointment_actor(user=request.user, appointment=appointment) != DOCTOR:
-            raise PermissionDeniedError("A note's history is for the visit's doctor.")
+        appointment = selectors.appointment_get(
+            user=request.user,
+            appointment_id=appointment_id,
+            capability=Capability.READ_NOTE_HISTORY,
+        )
         services.record_access(
             viewer=request.user,
             what=What.NOTE_HISTORY,

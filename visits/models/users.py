@@ -3,6 +3,11 @@ from django.db import models
 
 
 class Role(models.TextChoices):
+    """The one enum of roles: a user's role field, a person's role to an appointment
+    (visits.selectors.appointment_role_of), a participant's role in a visit room. ADMIN is the
+    clinic staff role (stored as "admin"); whether someone is clinic staff is
+    User.is_clinic_staff, which counts superusers too."""
+
     PATIENT = "patient", "Patient"
     DOCTOR = "doctor", "Doctor"
     ADMIN = "admin", "Clinic staff"
@@ -37,5 +42,6 @@ class User(AbstractUser):
         return self.role == Role.PATIENT
 
     @property
-    def is_clinic_admin(self) -> bool:
+    def is_clinic_staff(self) -> bool:
+        """Runs the clinic: the clinic staff role, or any superuser."""
         return self.role == Role.ADMIN or self.is_superuser

@@ -4,7 +4,6 @@ from visits.services.access_log import record_access
 from visits.services.appointments import (
     OVERLAP_CONSTRAINT,
     TRANSITIONS,
-    appointment_actor,
     appointment_book,
     appointment_create,
     appointment_reschedule,
@@ -40,7 +39,6 @@ __all__ = [
     "OVERLAP_CONSTRAINT",
     "SIGNED_OUT_EVENT",
     "TRANSITIONS",
-    "appointment_actor",
     "appointment_book",
     "appointment_create",
     "appointment_reschedule",

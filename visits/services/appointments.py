@@ -6,23 +6,37 @@ from datetime import UTC, datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinic.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
-from visits.models import Appointment, AppointmentStatus, Doctor, Patient, User
-from visits.selectors import BOOKING_HORIZON, appointments_overlapping, doctor_slot_grid
+from clinic.errors import (
+    ApplicationError,
+    ConflictError,
+    NotFoundError,
+    NotSignedInError,
+    PermissionDeniedError,
+)
+from visits.models import Appointment, AppointmentStatus, Doctor, Patient, Role, User
+from visits.selectors import (
+    BOOKING_HORIZON,
+    NO_SUCH_APPOINTMENT,
+    Capability,
+    appointment_require,
+    appointments_overlapping,
+    doctor_slot_grid,
+    user_is_signed_in,
+)
 
 # The name of the database rule (exclusion constraint on PostgreSQL, trigger on SQLite) that
 # makes overlapping appointments impossible even for writes that bypass this module.
 OVERLAP_CONSTRAINT = "appointment_no_overlap"
 SLOT_TAKEN = "That time is no longer free: the doctor already has an appointment then."
 
-PATIENT, DOCTOR, ADMIN = "patient", "doctor", "admin"
-
 
 @dataclass(frozen=True)
 class Transition:
+    """Who may take it is the access rule's (visits.selectors.APPOINTMENT_CAPABILITIES, under
+    the action's name); when it may be taken is here."""
+
     sources: frozenset[str]
     target: str
-    actors: frozenset[str]
     only_after_start: bool = False  # e.g. nobody is a no-show before the visit began
     only_before_end: bool = False
 
@@ -30,48 +44,29 @@ class Transition:
 S = AppointmentStatus
 # The one state machine of an appointment's status. Keys are the actions the API exposes.
 TRANSITIONS: dict[str, Transition] = {
-    "confirm": Transition(
-        frozenset({S.REQUESTED}), S.CONFIRMED, frozenset({DOCTOR, ADMIN}), only_before_end=True
-    ),
+    "confirm": Transition(frozenset({S.REQUESTED}), S.CONFIRMED, only_before_end=True),
     "cancel": Transition(
         frozenset({S.REQUESTED, S.CONFIRMED, S.CHECKED_IN}),
         S.CANCELLED,
-        frozenset({PATIENT, DOCTOR, ADMIN}),
     ),
-    "check_in": Transition(
-        frozenset({S.CONFIRMED}), S.CHECKED_IN, frozenset({PATIENT, ADMIN}), only_before_end=True
-    ),
+    "check_in": Transition(frozenset({S.CONFIRMED}), S.CHECKED_IN, only_before_end=True),
     # The doctor lets the patient into the visit room (a requested visit is thereby accepted).
     "start": Transition(
         frozenset({S.REQUESTED, S.CONFIRMED, S.CHECKED_IN}),
         S.IN_PROGRESS,
-        frozenset({DOCTOR, ADMIN}),
     ),
     "complete": Transition(
         frozenset({S.CONFIRMED, S.CHECKED_IN, S.IN_PROGRESS}),
         S.COMPLETED,
-        frozenset({DOCTOR, ADMIN}),
         only_after_start=True,
     ),
     "no_show": Transition(
         frozenset({S.REQUESTED, S.CONFIRMED}),
         S.NO_SHOW,
-        frozenset({DOCTOR, ADMIN}),
         only_after_start=True,
     ),
 }
 RESCHEDULABLE = frozenset({S.REQUESTED, S.CONFIRMED})
-
-
-def appointment_actor(*, user: User, appointment: Appointment) -> str | None:
-    """How `user` stands to `appointment`: its patient, its doctor, clinic staff, or nobody."""
-    if user.is_clinic_admin:
-        return ADMIN
-    if user.id == appointment.doctor.user_id:
-        return DOCTOR
-    if user.id == appointment.patient.user_id:
-        return PATIENT
-    return None
 
 
 def _require_aware(start: datetime) -> None:
@@ -187,7 +182,9 @@ def appointment_book(
 
     400 for a start that is not a slot, 409 when the slot was taken meanwhile.
     """
-    if booked_by.is_clinic_admin:
+    if not user_is_signed_in(booked_by):
+        raise NotSignedInError("Sign in first.")
+    if booked_by.is_clinic_staff:
         if patient is None:
             raise ApplicationError("Clinic staff must say which patient to book.", field="patient")
     elif booked_by.is_patient and hasattr(booked_by, "patient"):
@@ -202,19 +199,23 @@ def appointment_book(
     return appointment_create(doctor=doctor, patient=patient, start=start, end=end, reason=reason)
 
 
-def appointment_lock_for(user: User, appointment_id: int) -> tuple[Appointment, str]:
-    """The appointment, row-locked for this transaction, and how `user` stands to it; 404 for
-    anyone it is not visible to."""
+def appointment_lock_for(
+    user: User, appointment_id: int, capability: Capability
+) -> tuple[Appointment, Role]:
+    """The appointment, row-locked for this transaction, and how `user` stands to it, if they
+    may do `capability` to it; otherwise the access rule's refusal (visits.selectors)."""
+    if not user_is_signed_in(user):
+        raise NotSignedInError("Sign in first.")
     appointment = (
         Appointment.objects.select_for_update(of=("self",))
         .select_related("doctor", "patient")
         .filter(pk=appointment_id)
         .first()
     )
-    actor = appointment and appointment_actor(user=user, appointment=appointment)
-    if not actor:
-        raise NotFoundError("No such appointment.")
-    return appointment, actor
+    if appointment is None:
+        raise NotFoundError(NO_SUCH_APPOINTMENT)
+    role = appointment_require(user=user, appointment=appointment, capability=capability)
+    return appointment, role
 
 
 def appointment_transition(
@@ -224,10 +225,8 @@ def appointment_transition(
     transition = TRANSITIONS[action]
     now = timezone.now()
     with transaction.atomic():
-        appointment, actor = appointment_lock_for(user, appointment_id)
+        appointment, _ = appointment_lock_for(user, appointment_id, Capability(action))
         verb = action.replace("_", "-")
-        if actor not in transition.actors:
-            raise PermissionDeniedError(f"A {actor} cannot {verb} this appointment.")
         if appointment.status not in transition.sources:
             raise ConflictError(
                 f"Cannot {verb} an appointment that is {appointment.status}.",
@@ -255,12 +254,12 @@ def appointment_reschedule(*, user: User, appointment_id: int, start: datetime) 
     A patient moving a confirmed visit sends it back to `requested` for the doctor to confirm.
     """
     with transaction.atomic():
-        appointment, actor = appointment_lock_for(user, appointment_id)
+        appointment, role = appointment_lock_for(user, appointment_id, Capability.RESCHEDULE)
         if appointment.status not in RESCHEDULABLE:
             raise ConflictError(f"Cannot reschedule an appointment that is {appointment.status}.")
         appointment.end = _require_slot(doctor=appointment.doctor, start=start, now=timezone.now())
         appointment.start = start
-        if actor == PATIENT and appointment.status == AppointmentStatus.CONFIRMED:
+        if role == Role.PATIENT and appointment.status == AppointmentStatus.CONFIRMED:
             appointment.status = AppointmentStatus.REQUESTED
         _save_holding_slot(appointment)
     return appointment

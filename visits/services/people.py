@@ -49,7 +49,7 @@ def clinic_staff_group_sync() -> Group:
 
 def user_is_privileged(user: User) -> bool:
     """Staff and superusers: accounts that reach the admin, which only a superuser manages."""
-    return user.is_superuser or user.is_staff or user.role == Role.ADMIN
+    return user.is_clinic_staff or user.is_staff
 
 
 def user_may_manage_account(*, actor: User, target: User) -> bool:

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from clinic.errors import ApplicationError, ConflictError, PermissionDeniedError
+from clinic.errors import ApplicationError, ConflictError
 from visits.models import (
     AccessLogEntry,
     AppointmentStatus,
@@ -11,8 +11,9 @@ from visits.models import (
     VisitNoteAddendum,
     VisitNoteVersion,
 )
+from visits.selectors import Capability
 from visits.services.access_log import record_access
-from visits.services.appointments import DOCTOR, appointment_lock_for
+from visits.services.appointments import appointment_lock_for
 
 NOTE_SECTION_MAX_LENGTH = 20_000
 ADDENDUM_MAX_LENGTH = 20_000
@@ -49,9 +50,7 @@ def visit_note_save(
             )
     with transaction.atomic():
         # The appointment's row lock also orders this save against the visit's completion.
-        appointment, actor = appointment_lock_for(user, appointment_id)
-        if actor != DOCTOR:
-            raise PermissionDeniedError("Only the visit's doctor writes its note.")
+        appointment, _ = appointment_lock_for(user, appointment_id, Capability.WRITE_NOTE)
         if visit_note_is_closed(appointment=appointment):
             raise ConflictError(NOTE_CLOSED)
         note, _ = VisitNote.objects.get_or_create(appointment=appointment)
@@ -93,9 +92,7 @@ def visit_note_addendum_add(
             f"An addendum is at most {ADDENDUM_MAX_LENGTH} characters.", field="text"
         )
     with transaction.atomic():
-        appointment, actor = appointment_lock_for(user, appointment_id)
-        if actor != DOCTOR:
-            raise PermissionDeniedError("Only the visit's doctor adds to its note.")
+        appointment, _ = appointment_lock_for(user, appointment_id, Capability.WRITE_NOTE)
         if not visit_note_is_closed(appointment=appointment):
             raise ConflictError(NOTE_STILL_OPEN)
         note, _ = VisitNote.objects.get_or_create(appointment=appointment)

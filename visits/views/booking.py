@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from clinic.errors import ApplicationError
+from clinic.errors import ApplicationError, NotFoundError
 from visits import selectors, services
 from visits.models import Doctor
 
@@ -111,9 +111,14 @@ def book_choose_slot(request: HttpRequest, doctor_id: int) -> HttpResponse:
 
 @patient_required
 def reschedule(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    appointment = selectors.appointment_get(user=request.user, appointment_id=appointment_id)
-    if appointment is None:
-        raise Http404("No such appointment.")
+    try:
+        appointment = selectors.appointment_get(
+            user=request.user,
+            appointment_id=appointment_id,
+            capability=selectors.Capability.RESCHEDULE,
+        )
+    except NotFoundError as error:  # not yours either: the portal confirms nothing
+        raise Http404(error.message) from error
     form = SlotForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -149,9 +154,9 @@ def cancel(request: HttpRequest, appointment_id: int) -> HttpResponse:
             action="cancel",
             reason=form.cleaned_data["reason"],
         )
+    except NotFoundError as error:
+        raise Http404(error.message) from error
     except ApplicationError as error:
-        if error.status_code == 404:
-            raise Http404(error.message) from error
         messages.error(request, error.message)
     else:
         messages.success(request, "Your visit has been cancelled.")

@@ -17,7 +17,7 @@ def _with_join_windows(appointments, now) -> list[tuple[Appointment, object]]:
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     now = timezone.now()
-    if user.is_clinic_admin:
+    if user.is_clinic_staff:
         return render(
             request, "portal/staff_home.html", {"overview": selectors.clinic_overview(now=now)}
         )

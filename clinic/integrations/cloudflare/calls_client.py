@@ -16,6 +16,9 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+# Calls' own limit of tracks per request (tracks/new, tracks/close, tracks/update).
+MAX_TRACKS_PER_CALL = 64
+
 
 class CallsError(Exception):
     """Calls refused a request, or one track of it (`errorCode` / `errorDescription`)."""
