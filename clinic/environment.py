@@ -4,6 +4,7 @@ Every reader names the variable in its error, so a bad deployment value stops st
 message an operator can act on instead of a traceback deep inside Django.
 """
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -92,7 +93,17 @@ def env_origins(name: str) -> list[str]:
 
 
 def checkout_secret_key(path: Path) -> str:
-    """The development key of this checkout: read from `path`, made there (random, 0600) the
+    """The development SECRET_KEY of this checkout (see _checkout_value)."""
+    return _checkout_value(path, lambda: secrets.token_urlsafe(50))
+
+
+def checkout_recordings_key(path: Path) -> str:
+    """The development RECORDINGS_KEY of this checkout: 32 random bytes, URL-safe base64."""
+    return _checkout_value(path, lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+
+
+def _checkout_value(path: Path, make) -> str:
+    """A development key of this checkout: read from `path`, made there (random, 0600) the
     first time. Written aside and linked into place, so two processes starting at once agree on
     one key and neither ever reads a half-written file."""
     if not path.exists():
@@ -100,7 +111,7 @@ def checkout_secret_key(path: Path) -> str:
         draft = path.with_name(f".{path.name}.{os.getpid()}")
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_urlsafe(50) + "\n")
+            file.write(make() + "\n")
         try:
             os.link(draft, path)
         except FileExistsError:

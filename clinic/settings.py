@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from clinic.environment import (
+    checkout_recordings_key,
     checkout_secret_key,
     env_bool,
     env_int,
@@ -63,6 +64,9 @@ INSTALLED_APPS = [
     "axes",  # sign-in lockout; before visits, whose post_migrate grants staff its permissions
     "visits",
     "rooms",
+    "rooms.recordings",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -330,6 +334,39 @@ ROOM_STATE_KEY_PREFIX = env_str("ROOM_STATE_KEY_PREFIX", "clinicmeet:room:")
 ROOM_STATE_REDIS_CONNECTIONS = env_int("ROOM_STATE_REDIS_CONNECTIONS", 50, minimum=1)
 # A participant silent this long (no frame, no ping) is dropped from the room.
 ROOM_SILENCE_TIMEOUT_SECONDS = env_int("ROOM_SILENCE_TIMEOUT_SECONDS", 30, minimum=2)
+
+# --- Recordings (rooms/recordings, docs/recordings.md) ---------------------------------------
+
+# Uploaded files live here, and no URL serves this folder: recordings are played only through
+# their API, which checks who asks and decrypts.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+STORAGES["recordings"] = {
+    # An S3-compatible store in production: storages.backends.s3.S3Storage (the `s3` extra),
+    # configured by django-storages' own AWS_* settings.
+    "BACKEND": env_str("RECORDINGS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+    "OPTIONS": (
+        {"location": str(MEDIA_ROOT / "recordings"), "base_url": None}
+        if "FileSystemStorage" in env_str("RECORDINGS_STORAGE_BACKEND", "FileSystemStorage")
+        else {"default_acl": "private", "querystring_auth": True}
+    ),
+}
+# The key recordings are encrypted with (32 bytes, URL-safe base64). Without it and with DEBUG
+# off nobody can record; with DEBUG on each checkout makes one in an ignored file.
+RECORDINGS_KEY = env_str("RECORDINGS_KEY", "")
+if not RECORDINGS_KEY and DEBUG:
+    RECORDINGS_KEY = checkout_recordings_key(
+        Path(env_str("RECORDINGS_KEY_FILE", str(BASE_DIR / "var" / "recordings_key")))
+    )
+RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 7 * 365, minimum=1)
+RECORDING_CHUNK_MAX_BYTES = env_int("RECORDING_CHUNK_MAX_BYTES", 8 * 1024 * 1024, minimum=1024)
+# After a stop, chunks still buffered in the doctor's browser may arrive this long; then the
+# worker finalises with what it has.
+RECORDING_UPLOAD_GRACE_SECONDS = env_int("RECORDING_UPLOAD_GRACE_SECONDS", 30, minimum=0)
+# A recording that is on but gets no chunk this long (the doctor's browser is gone) is stopped.
+RECORDING_IDLE_SECONDS = env_int("RECORDING_IDLE_SECONDS", 120, minimum=5)
+
+# The task queue: in the database (django-tasks-db), run by `manage.py recordings_worker`.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # --- Serving (python -m clinic.server: Daphne with these limits) -----------------------------
 

@@ -351,6 +351,9 @@ class Capability(StrEnum):
     START = "start"
     COMPLETE = "complete"
     NO_SHOW = "no_show"
+    RECORD = "record"  # ask to record the visit, upload the recording's chunks
+    VIEW_RECORDINGS = "view_recordings"  # list, play and download the visit's recordings
+    DELETE_RECORDING = "delete_recording"  # with a reason, kept in the access log
 
 
 VIEW = Capability.VIEW
@@ -369,6 +372,9 @@ APPOINTMENT_CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.START: frozenset({_DOCTOR, _STAFF}),
     Capability.COMPLETE: frozenset({_DOCTOR, _STAFF}),
     Capability.NO_SHOW: frozenset({_DOCTOR, _STAFF}),
+    Capability.RECORD: frozenset({_DOCTOR}),
+    Capability.VIEW_RECORDINGS: frozenset({_PATIENT, _DOCTOR, _STAFF}),
+    Capability.DELETE_RECORDING: frozenset({_STAFF}),
 }
 NO_SUCH_APPOINTMENT = "No such appointment."
 # What a refused role is told; the status changes say "A patient cannot confirm ...".
@@ -376,6 +382,8 @@ _REFUSALS = {
     Capability.READ_NOTE: "Visit notes are for the doctor.",
     Capability.READ_NOTE_HISTORY: "A note's history is for the visit's doctor.",
     Capability.WRITE_NOTE: "Only the visit's doctor writes its note and its addenda.",
+    Capability.RECORD: "Only the visit's doctor records it.",
+    Capability.DELETE_RECORDING: "Only clinic staff delete recordings.",
 }
 
 
