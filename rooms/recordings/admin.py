@@ -6,6 +6,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from clinic.errors import ApplicationError
 from rooms.recordings.models import Recording, RecordingConsent
@@ -61,7 +63,7 @@ class RecordingAdmin(AccessAuditedAdmin, ReadOnlyAdmin):
     list_select_related = ("appointment__patient__user", "appointment__doctor")
     date_hierarchy = "requested_at"
     fieldsets = (
-        (None, {"fields": ("appointment", "requested_by", "status", "requested_at")}),
+        (None, {"fields": ("appointment", "requested_by", "status", "requested_at", "playback")}),
         (
             "Recorded",
             {
@@ -81,6 +83,15 @@ class RecordingAdmin(AccessAuditedAdmin, ReadOnlyAdmin):
         ("Deleted", {"fields": ("deleted_at", "deleted_by", "deleted_reason")}),
     )
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    @admin.display(description="Play")
+    def playback(self, obj: Recording) -> str:
+        """The portal's page of the visit's recordings, where it plays (and each play is
+        logged); the admin itself never streams media."""
+        if obj.status != Recording.Status.READY:
+            return "-"
+        url = reverse("recordings:visit-recordings", args=[obj.appointment_id])
+        return format_html('<a href="{}#recording-{}">Play in the portal</a>', url, obj.pk)
 
     def audit_subject(self, obj: Recording):
         return obj.appointment.patient, obj.appointment
