@@ -100,13 +100,17 @@ def _blocks_of(source: Iterable[bytes] | BinaryIO, size: int) -> Iterator[bytes]
         pieces: Iterable[bytes] = iter(lambda: source.read(size), b"")
     else:
         pieces = source
-    pending = bytearray()
+    pending = b""
     for piece in pieces:
-        pending += piece
-        while len(pending) >= size:
-            yield bytes(pending[:size])
-            del pending[:size]
-    yield bytes(pending)
+        if pending:
+            piece = pending + piece
+        view, offset = memoryview(piece), 0
+        # Slices of a view copy only the block cut out, not the rest of the piece each time.
+        while len(view) - offset >= size:
+            yield bytes(view[offset : offset + size])
+            offset += size
+        pending = bytes(view[offset:])
+    yield pending
 
 
 def _encrypted_blocks(
