@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 from django.core.cache import cache
+from django.db import connections
 from django.test import AsyncClient, Client
 
 from rooms.recordings.models import Recording, RecordingConsent
@@ -487,6 +488,9 @@ async def test_under_asgi_the_media_streams_without_djangos_warning(recordings_s
         assert response.is_async
         content = b"".join([piece async for piece in response.streaming_content])
     assert content == MEDIA[65000:70001]
+    # The setup above ran in asgiref's thread: close its connection, or PostgreSQL cannot drop
+    # the test database.
+    await sync_to_async(connections.close_all)()
 
 
 def test_under_wsgi_the_media_is_a_plain_iterator(visit, ready):
