@@ -7,6 +7,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
+from rooms import services
 from rooms.recordings.models import Recording, RecordingConsent
 from tests.consumers.conftest import connect, frames_until, roles
 
@@ -195,6 +196,28 @@ async def test_someone_admitted_while_on_pauses_it_until_they_allow(visit):
         {"type": "recording.consent", "recording_id": on["id"], "decision": "allow"}
     )
     assert (await until_recording(doctor, "on"))["id"] == on["id"]
+    await doctor.disconnect()
+    await patient.disconnect()
+
+
+async def test_someone_let_in_while_the_request_was_made_is_asked_not_recorded(visit, monkeypatch):
+    """The request read who is admitted before the patient was let in (on another process, say)
+    and committed after: the room settles it against a fresh read before telling anyone."""
+    doctor, patient = await _admitted_pair(visit)
+    fresh = services._admitted_now
+    reads = []
+
+    async def stale_first(access):
+        reads.append(access)
+        return {visit.doctor.user_id} if len(reads) == 1 else await fresh(access)
+
+    monkeypatch.setattr(services, "_admitted_now", stale_first)
+    await doctor.send_json_to({"type": "recording.request"})
+    state = await frames_until(patient, "room.state", where=lambda s: s["recording"]["id"])
+    assert state["recording"]["state"] == "paused"
+    assert state["recording"]["waiting_for"] == [visit.patient.user_id]
+    [recording] = await recordings_of(visit)
+    assert recording.resumed_at is None
     await doctor.disconnect()
     await patient.disconnect()
 
