@@ -222,6 +222,23 @@ async def test_someone_let_in_while_the_request_was_made_is_asked_not_recorded(v
     await patient.disconnect()
 
 
+async def test_coming_back_to_a_recording_never_allowed_pauses_it(visit):
+    """Admitted earlier, away when it was asked for: back in the call (no wait: admission is
+    remembered), they are new to this recording."""
+    doctor, patient = await _admitted_pair(visit)
+    await patient.disconnect()
+    await frames_until(doctor, "room.state", where=lambda s: roles(s) == ["doctor"])
+    await doctor.send_json_to({"type": "recording.request"})
+    on = await until_recording(doctor, "on")
+    back = await connect(visit.patient.user, visit.room_id)
+    state = await frames_until(back, "room.state")
+    assert state["you"]["status"] == "admitted"
+    assert state["recording"]["state"] == "paused" and state["recording"]["id"] == on["id"]
+    assert state["recording"]["waiting_for"] == [visit.patient.user_id]
+    await doctor.disconnect()
+    await back.disconnect()
+
+
 async def test_a_reconnect_of_someone_who_allowed_does_not_pause_it(visit):
     doctor, patient, recording_id = await _recording_on(visit)
     await patient.disconnect()
