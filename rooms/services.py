@@ -123,11 +123,14 @@ async def leave(access: RoomAccess, participant_id: str, channel_name: str) -> N
     await get_channel_layer().group_discard(access.group, channel_name)
     if await get_room_state_store().remove(access.room, participant_id):
         await _broadcast_changed(access)
-        _in_background(_gone_unless_back(access))
+        left_at = _latest_leave[(access.room, access.user_id)] = time.monotonic()
+        _in_background(_gone_unless_back(access, left_at))
 
 
 # Tasks started by leave(), kept so that they are not collected before they finish.
 _background: set[asyncio.Task] = set()
+# When each (room, user) last left through this process: only the latest leave's grace counts.
+_latest_leave: dict[tuple[str, int], float] = {}
 
 
 def _in_background(coroutine) -> None:
@@ -136,13 +139,17 @@ def _in_background(coroutine) -> None:
     task.add_done_callback(_background.discard)
 
 
-async def _gone_unless_back(access: RoomAccess) -> None:
+async def _gone_unless_back(access: RoomAccess, left_at: float) -> None:
     """A reload or a dropped socket comes back within moments, with the same Calls sessions (or
     new ones) and into the same recording; someone still away after the silence timeout has
     gone: their sessions close, and the recording learns they left (the doctor's leaving stops
     it; a patient's may resume it). Should this process die meanwhile, the sessions expire with
     the room and the worker stops a recording that no chunk reaches any more (IDLE)."""
     await asyncio.sleep(settings.ROOM_SILENCE_TIMEOUT_SECONDS)
+    key = (access.room, access.user_id)
+    if _latest_leave.get(key) != left_at:
+        return  # back and gone again since: that leave's grace decides
+    del _latest_leave[key]
     participants = await get_room_state_store().participants(access.room)
     if any(p.user_id == access.user_id for p in participants):
         return
