@@ -350,6 +350,11 @@ STORAGES["recordings"] = {
         else {"default_acl": "private", "querystring_auth": True}
     ),
 }
+# django-storages reads these from settings (docs/recordings.md); boto3 takes the credentials
+# (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) from the environment itself.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "") or None  # for a non-AWS S3 store
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "") or None
 # The key recordings are encrypted with (32 bytes, URL-safe base64). Without it and with DEBUG
 # off nobody can record; with DEBUG on each checkout makes one in an ignored file.
 RECORDINGS_KEY = env_str("RECORDINGS_KEY", "")

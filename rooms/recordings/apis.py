@@ -239,16 +239,29 @@ def _stream(request, media: DecryptedFile, start: int, stop: int):
     return pieces
 
 
-_DONE = object()
+# Bytes handed to the event loop per thread hop: a hop per 64 KiB block would cost more than
+# the decryption (27 MiB/s measured, against ~150 MiB/s in batches of 1 MiB).
+ASYNC_BATCH_BYTES = 1024 * 1024
+
+
+def _next_batch(pieces: Iterator[bytes]) -> bytes:
+    batch = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= ASYNC_BATCH_BYTES:
+            break
+    return b"".join(batch)
 
 
 async def _pieces_async(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
-    # Each block is read and decrypted in a worker thread, off the event loop; not the
+    # Blocks are read and decrypted in a worker thread, off the event loop; not the
     # thread-sensitive one, so a long download does not queue every sync view behind it.
-    step = sync_to_async(next, thread_sensitive=False)
+    step = sync_to_async(_next_batch, thread_sensitive=False)
     try:
-        while (piece := await step(pieces, _DONE)) is not _DONE:
-            yield piece
+        while batch := await step(pieces):
+            yield batch
     finally:
         # The player went away (or the file ended): close the stored file.
         await sync_to_async(pieces.close, thread_sensitive=False)()

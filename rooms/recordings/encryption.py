@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.files import File
 
 from clinic.errors import ServiceUnavailableError
-from rooms.recordings.storage import recordings_storage
+from rooms.recordings.storage import recordings_storage, stored_range_reader
 
 MAGIC = b"CMREC"
 VERSION = 1
@@ -100,13 +100,17 @@ def _blocks_of(source: Iterable[bytes] | BinaryIO, size: int) -> Iterator[bytes]
         pieces: Iterable[bytes] = iter(lambda: source.read(size), b"")
     else:
         pieces = source
-    pending = bytearray()
+    pending = b""
     for piece in pieces:
-        pending += piece
-        while len(pending) >= size:
-            yield bytes(pending[:size])
-            del pending[:size]
-    yield bytes(pending)
+        if pending:
+            piece = pending + piece
+        view, offset = memoryview(piece), 0
+        # Slices of a view copy only the block cut out, not the rest of the piece each time.
+        while len(view) - offset >= size:
+            yield bytes(view[offset : offset + size])
+            offset += size
+        pending = bytes(view[offset:])
+    yield pending
 
 
 def _encrypted_blocks(
@@ -169,20 +173,21 @@ class DecryptedFile:
         self.context = context
         self._key = recordings_key()
         self._cipher = AESGCM(self._key)
-        storage = recordings_storage()
-        stored_bytes = storage.size(name)
-        with storage.open(name, "rb") as stored:
-            self._header = stored.read(HEADER_SIZE)
-        self._check_header(stored_bytes)
+        stored_bytes = recordings_storage().size(name)
+        with stored_range_reader(name) as stored:
+            self._header = stored.read_at(0, HEADER_SIZE)
+            self._check_header(stored_bytes)
+            self._check_length_and_end(stored, stored_bytes)
+
+    def _check_length_and_end(self, stored, stored_bytes: int) -> None:
         body = stored_bytes - HEADER_SIZE
         self._blocks = _block_count(body, self._block_size)
         self.size = body - self._blocks * TAG_SIZE
         last_plain = self.size - (self._blocks - 1) * self._block_size
         if self.size < 0 or last_plain < 0 or (last_plain == 0 and self._blocks > 1):
-            raise EncryptedFileError(f"{name}: truncated (its length fits no whole block).")
+            raise EncryptedFileError(f"{self.name}: truncated (its length fits no whole block).")
         # Decrypting the last block proves the file ends where it was written to end.
-        with storage.open(name, "rb") as stored:
-            self._read_block(stored, self._blocks - 1)
+        self._read_block(stored, self._blocks - 1)
 
     def _check_header(self, stored_bytes: int) -> None:
         if stored_bytes < HEADER_SIZE + TAG_SIZE or len(self._header) < HEADER_SIZE:
@@ -203,9 +208,10 @@ class DecryptedFile:
         self._prefix = prefix
 
     def _read_block(self, stored, index: int) -> bytes:
-        """Decrypt block `index`; `stored` must be open (it is sought to the block)."""
-        stored.seek(HEADER_SIZE + index * (self._block_size + TAG_SIZE))
-        encrypted = stored.read(self._block_size + TAG_SIZE)
+        """Decrypt block `index` of `stored` (a stored_range_reader)."""
+        encrypted = stored.read_at(
+            HEADER_SIZE + index * (self._block_size + TAG_SIZE), self._block_size + TAG_SIZE
+        )
         last = index == self._blocks - 1
         try:
             return self._cipher.decrypt(
@@ -225,7 +231,7 @@ class DecryptedFile:
         if start >= stop:
             return
         first, last = start // self._block_size, (stop - 1) // self._block_size
-        with recordings_storage().open(self.name, "rb") as stored:
+        with stored_range_reader(self.name) as stored:
             for index in range(first, last + 1):
                 block = self._read_block(stored, index)
                 block_start = index * self._block_size

@@ -219,3 +219,81 @@ def test_delete_stored_is_idempotent():
     delete_stored(name)
     assert not recordings_storage().exists(name)
     delete_stored(name)
+
+
+# --- An object store (S3) is read by ranged GETs --------------------------------------------
+
+
+class FakeS3Object:
+    """The part of boto3's Object that a ranged read uses, over a local file."""
+
+    gets: list[tuple[int, int]] = []
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def get(self, Range: str) -> dict:
+        start, last = (int(n) for n in Range.removeprefix("bytes=").split("-"))
+        FakeS3Object.gets.append((start, last))
+        with open(self.path, "rb") as stored:
+            stored.seek(start)
+            return {"Body": io.BytesIO(stored.read(last - start + 1))}
+
+
+class FakeS3File:
+    """Like django-storages' S3File: `.obj` is the object; reading it whole is what a ranged
+    read must never do (S3File downloads the entire object first)."""
+
+    def __init__(self, obj: FakeS3Object) -> None:
+        self.obj = obj
+
+    def read(self, *args):
+        raise AssertionError("the whole object was downloaded")
+
+    seek = read
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+from django.core.files.storage import FileSystemStorage  # noqa: E402
+
+
+class FakeS3Storage(FileSystemStorage):
+    def _open(self, name, mode="rb"):
+        return FakeS3File(FakeS3Object(self.path(name)))
+
+
+@pytest.fixture
+def object_store(settings, recordings_store):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recordings": {
+            "BACKEND": f"{__name__}.FakeS3Storage",
+            "OPTIONS": {"location": str(recordings_store), "base_url": None},
+        },
+    }
+    FakeS3Object.gets = []
+    return FakeS3Object.gets
+
+
+def test_an_object_store_is_read_by_range_a_window_at_a_time(object_store):
+    data = plaintext(40 * BLOCK_SIZE + 7)  # about 2.5 MiB
+    stored = write_encrypted("r1/media.webm.enc", [data], context=CONTEXT)
+    opened = open_decrypted(stored.name, context=CONTEXT)
+    assert len(object_store) == 2  # the header, the last block
+    object_store.clear()
+    start = 20 * BLOCK_SIZE + 5
+    assert b"".join(opened.iter_range(start, start + 100)) == data[start : start + 100]
+    assert len(object_store) == 1
+    object_store.clear()
+    assert b"".join(opened.iter_all()) == data
+    stored_block = BLOCK_SIZE + TAG_SIZE
+    window_blocks = (1024 * 1024) // stored_block
+    assert len(object_store) == -(-41 // window_blocks)  # one GET per window, not per block
