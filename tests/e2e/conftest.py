@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.network import PrivateNetwork, can_create_namespaces
-from tests.live_server import LiveServer, answers_healthz, development_environment, manage
+from tests.live_server import (
+    LiveServer,
+    LiveWorker,
+    answers_healthz,
+    development_environment,
+    manage,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -57,7 +63,10 @@ def _start_clinic(tmp_path, extra_env: dict, *, wrap: tuple = (), ready=answers_
     )
     manage(env, "migrate", "-v0")
     manage(env, "seed_demo")
-    with LiveServer(env, tmp_path / "daphne.log", wrap=wrap, ready=ready) as server:
+    with (
+        LiveServer(env, tmp_path / "daphne.log", wrap=wrap, ready=ready) as server,
+        LiveWorker(env, tmp_path / "worker.log"),  # finalises recordings, as `make run` does
+    ):
         yield server.http_url
 
 
