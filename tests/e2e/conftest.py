@@ -58,6 +58,7 @@ def _start_clinic(tmp_path, extra_env: dict, *, wrap: tuple = (), ready=answers_
     URL."""
     env = development_environment(
         SQLITE_PATH=str(tmp_path / "e2e.sqlite3"),
+        MEDIA_ROOT=str(tmp_path / "media"),  # the recordings: in the test's folder
         ICE_SERVERS="stun:127.0.0.1:9",  # nothing external; host candidates do the work
         **extra_env,
     )
