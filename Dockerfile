@@ -33,6 +33,9 @@ RUN pip install --no-deps -e . \
     && chmod 0755 docker/entrypoint.sh \
     && SECRET_KEY=build-only-collectstatic-key-never-used-at-run-time python manage.py collectstatic --noinput
 
+# The recordings' folder, owned by the app's user so a volume mounted there is writable.
+RUN mkdir -p /app/var/media && chown clinic:clinic /app/var/media
+
 USER clinic
 
 EXPOSE 8000

@@ -20,9 +20,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# The recordings' worker (finalising, the idle sweep, the daily expiry) runs beside the server
+# and goes when it goes: a shell's background job ignores the terminal's Ctrl-C, so the trap
+# stops it whenever the recipe ends.
 run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py seed_demo
+	@DEBUG=true $(BIN)/python manage.py recordings_worker --no-reload & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	DEBUG=true $(BIN)/python -m clinic.server --bind $(HOST) --port $(PORT) clinic.asgi:application
 
 test: install lint jstest browser

@@ -13,7 +13,9 @@ What the API does on top (each its own database round trip, counted by bench/see
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -135,3 +137,15 @@ def appointment_book(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"id": appointment.id, "start": start.isoformat(), "end": end.isoformat()}, status=201
     )
+
+
+@csrf_exempt
+def chunk_write(request: HttpRequest, seq: int) -> JsonResponse:
+    """The recording bench's baseline (bench/recording.py): a PUT body written as it is to a
+    file, with no authentication, no encryption, no database: what receiving the bytes costs."""
+    if request.method != "PUT":
+        return _error(405, "PUT only")
+    folder = Path(settings.MEDIA_ROOT) / "bench-baseline"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{seq:06d}.webm").write_bytes(request.body)
+    return JsonResponse({"seq": seq, "size": len(request.body)}, status=201)

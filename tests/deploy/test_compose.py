@@ -509,3 +509,16 @@ def test_dockerignore_leaves_out_local_state(path):
 )
 def test_dockerignore_keeps_what_the_image_needs(path):
     assert not dockerignore_excludes(path), f".dockerignore leaves out {path}, the image needs it"
+
+
+def test_the_worker_runs_the_recordings_worker_beside_web_with_its_settings_and_files(compose):
+    worker, web = service(compose, "worker"), service(compose, "web")
+    assert worker.get("build") == web.get("build")
+    assert worker.get("command")[-2:] == ["recordings_worker", "--no-reload"]
+    assert worker.get("environment") == web.get("environment")  # same database, key, storage
+    assert "RECORDINGS_KEY" in web["environment"]
+    media_root = web["environment"]["MEDIA_ROOT"]
+    assert f"recordings:{media_root}" in web.get("volumes", [])
+    assert f"recordings:{media_root}" in worker.get("volumes", [])
+    assert worker["depends_on"]["web"]["condition"] == "service_healthy"  # after the migrations
+    assert "sweep_recordings" in " ".join(worker["healthcheck"]["test"])

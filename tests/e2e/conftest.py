@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.network import PrivateNetwork, can_create_namespaces
-from tests.live_server import LiveServer, answers_healthz, development_environment, manage
+from tests.live_server import (
+    LiveServer,
+    LiveWorker,
+    answers_healthz,
+    development_environment,
+    manage,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -52,12 +58,16 @@ def _start_clinic(tmp_path, extra_env: dict, *, wrap: tuple = (), ready=answers_
     URL."""
     env = development_environment(
         SQLITE_PATH=str(tmp_path / "e2e.sqlite3"),
+        MEDIA_ROOT=str(tmp_path / "media"),  # the recordings: in the test's folder
         ICE_SERVERS="stun:127.0.0.1:9",  # nothing external; host candidates do the work
         **extra_env,
     )
     manage(env, "migrate", "-v0")
     manage(env, "seed_demo")
-    with LiveServer(env, tmp_path / "daphne.log", wrap=wrap, ready=ready) as server:
+    with (
+        LiveServer(env, tmp_path / "daphne.log", wrap=wrap, ready=ready) as server,
+        LiveWorker(env, tmp_path / "worker.log"),  # finalises recordings, as `make run` does
+    ):
         yield server.http_url
 
 

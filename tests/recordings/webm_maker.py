@@ -29,6 +29,7 @@ def make_webm(
     height: int = 240,
     fps: int = 15,
     video_bits_per_second: int = 500_000,
+    audio_bits_per_second: int = 32_000,
     keyframe_every_seconds: float = 2,
     noise: bool = False,
 ) -> bytes:
@@ -45,7 +46,7 @@ def make_webm(
     video.bit_rate = video_bits_per_second
     video.codec_context.gop_size = max(1, round(keyframe_every_seconds * fps))
     audio = output.add_stream("libopus", rate=SAMPLE_RATE, layout="mono")
-    audio.bit_rate = 32_000
+    audio.bit_rate = audio_bits_per_second
     frames = round(seconds * fps)
     audio_frames = round(seconds * SAMPLE_RATE / AUDIO_FRAME)
     next_video = next_audio = 0

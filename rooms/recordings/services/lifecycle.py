@@ -9,7 +9,6 @@ from django.db import transaction
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from rooms.recordings.finalise import recording_finalise
 from rooms.recordings.models import Recording, RecordingChunk
 from rooms.recordings.tasks import schedule_finalise
 from visits.models import User
@@ -85,6 +84,9 @@ def recordings_sweep(*, now: datetime) -> SweepResult:
     A stopped recording still not finalised past the upload grace is finalised here: its
     scheduled task was lost (finalising twice is harmless, the first claims it).
     """
+    # Here, not at the top: the room's server imports recording_stop, and has no use for PyAV.
+    from rooms.recordings.finalise import recording_finalise
+
     idle_since = now - timedelta(seconds=settings.RECORDING_IDLE_SECONDS)
     idle_ids = list(
         Recording.objects.filter(
