@@ -28,7 +28,12 @@ class RoomAccess:
 
     @property
     def group(self) -> str:
-        return f"room.{self.room}"
+        return room_group(self.room)
+
+
+def room_group(room: str) -> str:
+    """The channel-layer group of a room (its UUID's hex): every socket in the room is in it."""
+    return f"room.{room}"
 
 
 def room_appointment_get(*, room_id) -> Appointment:

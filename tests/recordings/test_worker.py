@@ -18,6 +18,7 @@ from django_tasks_db.models import DBTaskResult
 
 from rooms.recordings import tasks
 from rooms.recordings.models import Recording
+from rooms.recordings.services import lifecycle
 from rooms.recordings.services.lifecycle import recordings_sweep
 from tests.live_seed import seed
 from tests.live_server import LiveServer, LiveWorker, manage, production_environment
@@ -108,6 +109,24 @@ def test_the_sweep_stops_a_recording_nothing_arrives_for(settings):
     for recording in (uploading, just_resumed, paused):
         recording.refresh_from_db()
         assert recording.ended_at is None
+
+
+@pytest.mark.django_db
+def test_an_idle_stop_tells_the_room_so_its_pages_show_it_off(settings, monkeypatch):
+    settings.RECORDING_IDLE_SECONDS = 120
+    now = timezone.now()
+    idle = make_recording(on_for=600, last_chunk_at=now - timedelta(seconds=121))
+    sent = []
+
+    class Layer:
+        async def group_send(self, group, message):
+            sent.append((group, message))
+
+    monkeypatch.setattr(lifecycle, "get_channel_layer", Layer)
+
+    recordings_sweep(now=now)
+
+    assert sent == [(f"room.{idle.appointment.room_id.hex}", {"type": "room.changed"})]
 
 
 @pytest.mark.django_db

@@ -1,9 +1,12 @@
 """A recording's end: stopping it (from the room, the sweep or a decline) and handing it to the
 worker to finalise."""
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Coalesce, Greatest
@@ -11,7 +14,10 @@ from django.utils import timezone
 
 from rooms.recordings.models import Recording, RecordingChunk
 from rooms.recordings.tasks import schedule_finalise
+from rooms.selectors import room_group
 from visits.models import User
+
+logger = logging.getLogger(__name__)
 
 
 def recording_stop(
@@ -60,6 +66,17 @@ def recording_stop(
         return recording
 
 
+def _tell_room(recording: Recording) -> None:
+    """Have the room's sockets send everyone a fresh room.state (its recording is off now): a
+    stop from outside the room (the worker) is otherwise seen only at the room's next change."""
+    room = Recording.objects.values_list("appointment__room_id", flat=True).get(pk=recording.pk)
+    try:
+        send = async_to_sync(get_channel_layer().group_send)
+        send(room_group(room.hex), {"type": "room.changed"})
+    except Exception as error:  # the stop stands; pages catch up at the room's next change
+        logger.warning("could not tell room %s of a recording stop (%r)", room.hex, error)
+
+
 def _all_chunks_stored(recording: Recording) -> bool:
     """Whether the recorder's last chunk and every one before it are stored."""
     if recording.last_seq is None:
@@ -97,7 +114,10 @@ def recordings_sweep(*, now: datetime) -> SweepResult:
         .values_list("pk", flat=True)
     )
     for recording_id in idle_ids:
-        recording_stop(recording_id=recording_id, reason=Recording.StopReason.IDLE, stopped_by=None)
+        stopped = recording_stop(
+            recording_id=recording_id, reason=Recording.StopReason.IDLE, stopped_by=None
+        )
+        _tell_room(stopped)
     grace_ended = now - timedelta(seconds=settings.RECORDING_UPLOAD_GRACE_SECONDS)
     overdue_ids = list(
         Recording.objects.filter(
