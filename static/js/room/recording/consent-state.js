@@ -107,7 +107,8 @@ export function recordingView(recording, me, participants = []) {
     canStop: live && !asked,
     canWithdraw: live && !asked && !iRequested && iAllowed,
     notice: live ? null : endedNotice(recording.ended, me),
-    // This page captures and uploads: the requesting doctor's, while it is on.
+    // The page that captures and uploads is the requesting doctor's: it records while on.
+    ours: iRequested,
     records: iRequested && state === ON,
   };
 }
