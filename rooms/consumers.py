@@ -11,6 +11,7 @@ from django.conf import settings
 
 from clinic.errors import (
     ApplicationError,
+    ConflictError,
     NotFoundError,
     NotOpenError,
     NotSignedInError,
@@ -27,6 +28,7 @@ from rooms.protocol import (
     parse_frame,
 )
 from rooms.rate_limit import TokenBucket
+from rooms.recordings.services.consent import RecordingLiveError, RecordingOverError
 from rooms.selectors import room_access_get
 from rooms.state import ADMITTED
 from visits.services import user_sockets_group
@@ -55,6 +57,24 @@ CLOSE_CODE_OF_ERROR: tuple[tuple[type[ApplicationError], CloseCode], ...] = (
     (NotFoundError, CloseCode.UNKNOWN_ROOM),
     (NotOpenError, CloseCode.ROOM_CLOSED),
 )
+
+
+# The table from the rules' refusals of a frame (clinic.errors, raised by the services a frame
+# calls, e.g. rooms.recordings.services.consent) to the `error` frame's code, most specific first.
+ERROR_CODE_OF_ERROR: tuple[tuple[type[ApplicationError], str], ...] = (
+    (RecordingLiveError, "recording_live"),
+    (RecordingOverError, "recording_over"),
+    (NotFoundError, "not_found"),
+    (PermissionDeniedError, "forbidden"),
+    (ConflictError, "conflict"),
+    (ApplicationError, "invalid"),
+)
+
+
+def refused_frame(error: ApplicationError) -> ProtocolError:
+    """The `error` frame a frame's refusal is answered with (ERROR_CODE_OF_ERROR)."""
+    code = next(code for error_type, code in ERROR_CODE_OF_ERROR if isinstance(error, error_type))
+    return ProtocolError(code, error.message)
 
 
 def closed_by(error: ApplicationError) -> RoomClosed:
@@ -170,7 +190,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 raise ProtocolError("rate_limited", "Too many frames; slow down.")
             command = parse_frame(text_data)
             await self._heard_from()
-            await self._dispatch(command.type, command.fields)
+            try:
+                await self._dispatch(command.type, command.fields)
+            except ApplicationError as refused:
+                raise refused_frame(refused) from refused
         except ProtocolError as error:
             if error.client_id is None and command is not None:
                 error.client_id = command.fields.get("client_id")
@@ -210,6 +233,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await services.update_tracks(access, me, fields["session_id"], fields["tracks"])
         elif frame_type == ClientFrame.CHAT:
             await self._chat(fields["text"], fields.get("client_id"))
+        elif frame_type == ClientFrame.RECORDING_REQUEST:
+            await services.request_recording(access, me)
+        elif frame_type == ClientFrame.RECORDING_CONSENT:
+            await services.decide_recording(access, me, fields["recording_id"], fields["decision"])
+        elif frame_type == ClientFrame.RECORDING_STOP:
+            await services.stop_recording(access, me, fields["recording_id"])
 
     async def _chat(self, text: str, client_id: str | None) -> None:
         """Post a message; the sender's copy comes straight back from here, with its client_id,

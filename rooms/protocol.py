@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
+from uuid import UUID
 
 from rooms.models import CHAT_MESSAGE_MAX_LENGTH
 
@@ -65,6 +66,17 @@ class ClientFrame(StrEnum):
     MEDIA = "media"
     TRACKS = "tracks"
     CHAT = "chat"
+    RECORDING_REQUEST = "recording.request"
+    RECORDING_CONSENT = "recording.consent"
+    RECORDING_STOP = "recording.stop"
+
+
+class RecordingDecision(StrEnum):
+    """A `recording.consent` frame's `decision`."""
+
+    ALLOW = "allow"
+    DECLINE = "decline"
+    WITHDRAW = "withdraw"
 
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -82,6 +94,7 @@ def page_constants() -> dict[str, Any]:
         "serverFrames": {frame.name: frame.value for frame in ServerFrame},
         "clientFrames": {frame.name: frame.value for frame in ClientFrame},
         "maxTracks": MAX_TRACKS,
+        "recordingDecisions": {decision.name: decision.value for decision in RecordingDecision},
     }
 
 
@@ -210,6 +223,26 @@ def _chat(frame: dict) -> dict:
     return {"text": text, "client_id": client_id}
 
 
+def _recording_id(frame: dict) -> dict:
+    text = _text(frame, "recording_id", max_length=MAX_ID_LENGTH)
+    try:
+        recording_id = UUID(text)
+    except ValueError:
+        raise ProtocolError("invalid_field", "'recording_id' must be a recording's UUID.") from None
+    return {"recording_id": str(recording_id)}
+
+
+def _recording_consent(frame: dict) -> dict:
+    fields = _recording_id(frame)
+    if "decision" not in frame:
+        raise ProtocolError("missing_field", "'decision' is required.")
+    decision = frame["decision"]
+    if not isinstance(decision, str) or decision not in set(RecordingDecision):
+        choices = ", ".join(f"'{choice}'" for choice in RecordingDecision)
+        raise ProtocolError("invalid_field", f"'decision' must be one of {choices}.")
+    return {**fields, "decision": RecordingDecision(decision)}
+
+
 PARSERS = {
     ClientFrame.PING: _no_fields,
     ClientFrame.ADMIT: _target,
@@ -220,6 +253,9 @@ PARSERS = {
     ClientFrame.MEDIA: _media,
     ClientFrame.TRACKS: _tracks,
     ClientFrame.CHAT: _chat,
+    ClientFrame.RECORDING_REQUEST: _no_fields,
+    ClientFrame.RECORDING_CONSENT: _recording_consent,
+    ClientFrame.RECORDING_STOP: _recording_id,
 }
 
 

@@ -1,5 +1,6 @@
-"""The visit room's rules: the waiting room, admission, signaling and chat (who may enter is
-rooms.selectors.room_access_get).
+"""The visit room's rules: the waiting room, admission, signaling, chat and the consent to record
+(who may enter is rooms.selectors.room_access_get; the recording's own rules are
+rooms.recordings.services.consent).
 
 The consumer only moves frames; everything it does goes through these functions, which keep
 the shared room state (rooms.state) and tell the room's members through the channel layer.
@@ -19,7 +20,10 @@ from django.conf import settings
 from clinic.errors import ApplicationError
 from rooms.calls.sessions import close_sessions_of
 from rooms.models import ChatMessage
-from rooms.protocol import CloseCode, ProtocolError, RoomClosed, ServerFrame
+from rooms.protocol import CloseCode, ProtocolError, RecordingDecision, RoomClosed, ServerFrame
+from rooms.recordings.models import RecordingConsent
+from rooms.recordings.selectors import recording_live_get
+from rooms.recordings.services import consent
 from rooms.selectors import RoomAccess
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
 from visits.models import Appointment, Role, User
@@ -101,6 +105,13 @@ async def join(access: RoomAccess, channel_name: str) -> Participant:
     for earlier in await store.add(access.room, participant, time.time()):
         await get_channel_layer().send(earlier.channel_name, {"type": "room.replaced"})
     await store.expire(access.room, int(access.closes_at - time.time()) + STATE_GRACE_SECONDS)
+    if admitted:
+        try:
+            await _recording_admitted(access.appointment_id, access.user_id)
+        except Exception:
+            # Nobody is in the call unless the recording was paused for them if need be.
+            await store.remove(access.room, participant.participant_id)
+            raise
     await get_channel_layer().group_add(access.group, channel_name)
     if access.role == Role.PATIENT and not admitted:
         await _transition(access.user_id, access.appointment_id, "check_in")
@@ -112,8 +123,7 @@ async def leave(access: RoomAccess, participant_id: str, channel_name: str) -> N
     await get_channel_layer().group_discard(access.group, channel_name)
     if await get_room_state_store().remove(access.room, participant_id):
         await _broadcast_changed(access)
-        if settings.CALLS_APP_ID:
-            _in_background(_close_calls_unless_back(access))
+        _in_background(_gone_unless_back(access))
 
 
 # Tasks started by leave(), kept so that they are not collected before they finish.
@@ -126,14 +136,22 @@ def _in_background(coroutine) -> None:
     task.add_done_callback(_background.discard)
 
 
-async def _close_calls_unless_back(access: RoomAccess) -> None:
-    """A reload or a dropped socket comes back with the same Calls sessions (or new ones)
-    within moments; someone still away after the silence timeout has gone, and so do their
-    sessions."""
+async def _gone_unless_back(access: RoomAccess) -> None:
+    """A reload or a dropped socket comes back within moments, with the same Calls sessions (or
+    new ones) and into the same recording; someone still away after the silence timeout has
+    gone: their sessions close, and the recording learns they left (the doctor's leaving stops
+    it; a patient's may resume it). Should this process die meanwhile, the sessions expire with
+    the room and the worker stops a recording that no chunk reaches any more (IDLE)."""
     await asyncio.sleep(settings.ROOM_SILENCE_TIMEOUT_SECONDS)
     participants = await get_room_state_store().participants(access.room)
-    if not any(p.user_id == access.user_id for p in participants):
+    if any(p.user_id == access.user_id for p in participants):
+        return
+    if settings.CALLS_APP_ID:
         await close_sessions_of(access.room, access.user_id)
+    try:
+        await _recording_left(access, access.user_id, participants)
+    except Exception as error:
+        logger.warning("recording not told that %s left (%r)", access.user_id, error)
 
 
 async def heard_from(access: RoomAccess, participant_id: str) -> None:
@@ -145,17 +163,20 @@ async def drop_silent(access: RoomAccess) -> int:
     server process); any member's connection may do it, and only one removal counts."""
     store = get_room_state_store()
     cutoff = time.time() - settings.ROOM_SILENCE_TIMEOUT_SECONDS
-    dropped = 0
+    dropped = []
     for participant_id in await store.silent_since(access.room, cutoff):
         silent = await store.get(access.room, participant_id)
         if await store.remove(access.room, participant_id):
-            dropped += 1
+            dropped.append(silent)
             # Silent for the whole timeout: no live connection is coming back for these.
             if silent is not None:
                 await close_sessions_of(access.room, silent.user_id)
+    for silent in dropped:
+        if silent is not None:
+            await _recording_left(access, silent.user_id, await store.participants(access.room))
     if dropped:
         await _broadcast_changed(access)
-    return dropped
+    return len(dropped)
 
 
 async def _require_member(access: RoomAccess, participant_id: str) -> Participant:
@@ -195,6 +216,14 @@ async def admit(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
     store = get_room_state_store()
     await store.admit_user(access.room, target.user_id)
     await store.update(access.room, target_pid, status=ADMITTED)
+    try:
+        # After the admission is stored, so that a recording asked for meanwhile sees it.
+        await _recording_admitted(access.appointment_id, target.user_id)
+    except Exception:
+        # Not let in unless a recording that is on was paused for them first.
+        await store.update(access.room, target_pid, status=WAITING)
+        await store.revoke_user(access.room, target.user_id)
+        raise
     await _transition(access.user_id, access.appointment_id, "start")
     await _broadcast_changed(access)
 
@@ -203,6 +232,7 @@ async def deny(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
     target = await _waiting_patient(access, doctor_pid, target_pid)
     await _send_away(access, target, "room.denied")
     await close_sessions_of(access.room, target.user_id)
+    await _recording_left(access, target.user_id)
 
 
 async def remove(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
@@ -216,6 +246,8 @@ async def remove(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
     await _send_away(access, target, "room.removed")
     # Every session they hold here, not only the one announced: nothing of theirs plays on.
     await close_sessions_of(access.room, target.user_id)
+    # Not coming back by themselves (they would wait again): no leave grace.
+    await _recording_left(access, target.user_id)
 
 
 async def _send_away(access: RoomAccess, target: Participant, event: str) -> None:
@@ -227,6 +259,7 @@ async def _send_away(access: RoomAccess, target: Participant, event: str) -> Non
 async def end(access: RoomAccess, doctor_pid: str) -> None:
     """Finish the visit: the appointment is completed and everyone's socket closes."""
     await _require_doctor(access, doctor_pid)
+    await _visit_ended(access)
     await _transition(access.user_id, access.appointment_id, "complete")
     await get_channel_layer().group_send(access.group, {"type": "room.ended"})
     await close_sessions_of(access.room)
@@ -366,6 +399,125 @@ async def state_for(access: RoomAccess, participant_id: str) -> dict:
         "type": ServerFrame.STATE.value,
         "you": {"participant_id": me.participant_id, "role": me.role, "status": me.status},
         "participants": visible,
-        "recording": False,
+        # Everyone sees it, waiting patients too: a visit being recorded is no secret to anyone
+        # about to enter it (and entering pauses it until they allow).
+        "recording": await _recording_state(
+            appointment_id=access.appointment_id, admitted_user_ids=_admitted_ids(participants)
+        ),
         "ai": False,
     }
+
+
+# --- Recording (the consent frames; the rules are rooms.recordings.services.consent) ----------
+
+DECISIONS = {
+    RecordingDecision.ALLOW: RecordingConsent.Decision.ALLOWED,
+    RecordingDecision.DECLINE: RecordingConsent.Decision.DECLINED,
+    RecordingDecision.WITHDRAW: RecordingConsent.Decision.WITHDRAWN,
+}
+
+_recording_state = database_sync_to_async(recording_live_get)
+
+
+def _admitted_ids(participants: list[Participant]) -> set[int]:
+    return {p.user_id for p in participants if p.status == ADMITTED}
+
+
+async def _admitted_now(access: RoomAccess) -> set[int]:
+    return _admitted_ids(await get_room_state_store().participants(access.room))
+
+
+@database_sync_to_async
+def _recording_admitted(appointment_id: int, user_id: int) -> None:
+    consent.participant_admitted(appointment_id=appointment_id, user_id=user_id)
+
+
+@database_sync_to_async
+def _recording_left_sync(appointment_id: int, user_id: int, admitted: set[int]) -> bool:
+    left = consent.participant_left(
+        appointment_id=appointment_id, user_id=user_id, admitted_user_ids=admitted
+    )
+    return left is not None
+
+
+async def _recording_left(
+    access: RoomAccess, user_id: int, participants: list[Participant] | None = None
+) -> None:
+    """`user_id` has left the call for good; the others are told if that changed a recording."""
+    if participants is None:
+        participants = await get_room_state_store().participants(access.room)
+    if await _recording_left_sync(access.appointment_id, user_id, _admitted_ids(participants)):
+        await _broadcast_changed(access)
+
+
+@database_sync_to_async
+def _visit_ended(access: RoomAccess) -> None:
+    consent.visit_ended(
+        appointment_id=access.appointment_id, ended_by=User.objects.get(pk=access.user_id)
+    )
+
+
+@database_sync_to_async
+def _settle_recording_sync(appointment_id: int, admitted: set[int]) -> None:
+    consent.recording_settle(appointment_id=appointment_id, admitted_user_ids=admitted)
+
+
+async def _recording_changed(access: RoomAccess) -> None:
+    """After a consent frame: settle the recording against who is admitted by now (someone may
+    have been let in while we acted, on this process or another), then tell everyone."""
+    await _settle_recording_sync(access.appointment_id, await _admitted_now(access))
+    await _broadcast_changed(access)
+
+
+@database_sync_to_async
+def _request_sync(access: RoomAccess, admitted: set[int]) -> None:
+    consent.recording_request(
+        user=User.objects.get(pk=access.user_id),
+        appointment_id=access.appointment_id,
+        admitted_user_ids=admitted,
+    )
+
+
+async def request_recording(access: RoomAccess, participant_id: str) -> None:
+    """The doctor presses Record (docs/protocol.md, "Recording")."""
+    await _require_admitted(access, participant_id)
+    await _request_sync(access, await _admitted_now(access))
+    await _recording_changed(access)
+
+
+@database_sync_to_async
+def _decide_sync(
+    access: RoomAccess, recording_id: str, decision: RecordingDecision, admitted: set[int]
+) -> None:
+    consent.recording_decide(
+        user=User.objects.get(pk=access.user_id),
+        recording_id=recording_id,
+        decision=DECISIONS[decision],
+        admitted_user_ids=admitted,
+        appointment_id=access.appointment_id,
+    )
+
+
+async def decide_recording(
+    access: RoomAccess, participant_id: str, recording_id: str, decision: RecordingDecision
+) -> None:
+    """Allow, decline or withdraw consent to the visit's recording."""
+    await _require_admitted(access, participant_id)
+    await _decide_sync(access, recording_id, decision, await _admitted_now(access))
+    await _recording_changed(access)
+
+
+@database_sync_to_async
+def _stop_sync(access: RoomAccess, recording_id: str) -> None:
+    consent.recording_stop_by(
+        user=User.objects.get(pk=access.user_id),
+        recording_id=recording_id,
+        appointment_id=access.appointment_id,
+    )
+
+
+async def stop_recording(access: RoomAccess, participant_id: str, recording_id: str) -> None:
+    """Anyone in the call stops the recording."""
+    await _require_admitted(access, participant_id)
+    await _stop_sync(access, recording_id)
+    await _broadcast_changed(access)

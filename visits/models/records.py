@@ -87,13 +87,17 @@ class VisitNoteAddendum(ImmutableRecord):
 
 class AccessLogEntry(models.Model):
     """One read or write of health data: who (and as what), whose, what, how, through what and
-    when. The clinic's one audit trail: append-only, written through `record_access`."""
+    when. The clinic's one audit trail: append-only, written through `record_access`.
+
+    An entry without a viewer is the system's own doing (`viewer_role` "system"), such as a
+    recording deleted when its retention ran out."""
 
     class Channel(models.TextChoices):
         VISIT_ROOM = "visit_room", "Visit room sidebar"
         API = "api", "REST API"
         ADMIN = "admin", "Admin"
         PORTAL = "portal", "Portal"
+        SYSTEM = "system", "The system (background work)"
 
     class What(models.TextChoices):
         CHART = "chart", "Chart"
@@ -101,6 +105,7 @@ class AccessLogEntry(models.Model):
         NOTE = "note", "Visit note"
         NOTE_HISTORY = "note_history", "Visit note history"
         CHAT = "chat", "Chat"
+        RECORDING = "recording", "Recording"
 
     class Action(models.TextChoices):
         VIEW = "view", "View"
@@ -108,12 +113,22 @@ class AccessLogEntry(models.Model):
         CREATE = "create", "Create"
         UPDATE = "update", "Update"
         ADDENDUM = "addendum", "Addendum"
+        PLAY = "play", "Play"
+        DOWNLOAD = "download", "Download"
+        DELETE = "delete", "Delete"
+        EXPIRE = "expire", "Expire"  # deleted by the system when its retention ran out
 
     SUPERUSER = "superuser"
-    VIEWER_ROLES = [*Role.choices, (SUPERUSER, "Superuser")]
+    SYSTEM = "system"
+    VIEWER_ROLES = [*Role.choices, (SUPERUSER, "Superuser"), (SYSTEM, "System")]
 
+    # None for the system's own doing (viewer_role SYSTEM): nobody asked.
     viewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_log_entries"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_log_entries",
     )
     # The role at the time of access (a role can change later).
     viewer_role = models.CharField(max_length=16, choices=VIEWER_ROLES)
@@ -134,6 +149,8 @@ class AccessLogEntry(models.Model):
     # Which record, when the entry is about one the fields above do not name (e.g.
     # "rooms.chatmessage 42"), or the model an admin list showed.
     record = models.CharField(max_length=100, blank=True)
+    # Why, when the action needs one (a recording's deletion).
+    reason = models.TextField(blank=True)
     accessed_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -143,8 +160,9 @@ class AccessLogEntry(models.Model):
 
     def __str__(self) -> str:
         whose = f" of {self.patient}" if self.patient_id else ""
+        viewer = self.viewer if self.viewer_id else "The system"
         return (
-            f"{self.viewer} {self.action} {self.what}{whose} via {self.channel} "
+            f"{viewer} {self.action} {self.what}{whose} via {self.channel} "
             f"at {self.accessed_at:%Y-%m-%d %H:%M}"
         )
 

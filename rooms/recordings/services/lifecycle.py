@@ -1,0 +1,64 @@
+"""A recording's end: stopping it (from the room, the sweep or a decline) and handing it to the
+worker to finalise."""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from rooms.recordings.models import Recording, RecordingChunk
+from rooms.recordings.tasks import schedule_finalise
+from visits.models import User
+
+
+def recording_stop(
+    *, recording_id, reason: Recording.StopReason, stopped_by: User | None
+) -> Recording:
+    """Stop a recording; a no-op on one already stopped (or never started).
+
+    A pending recording (nobody had allowed yet) becomes declined whatever the reason: nothing
+    was recorded. A running one ends now, its time on is summed, and finalising is enqueued:
+    at once when the recorder's last chunk and all before it are stored, otherwise after the
+    upload grace, for chunks still on their way from the doctor's browser.
+    """
+    with transaction.atomic():
+        recording = Recording.objects.select_for_update().get(pk=recording_id)
+        now = timezone.now()
+        if recording.status == Recording.Status.PENDING:
+            recording.status = Recording.Status.DECLINED
+            recording.ended_at = now
+            recording.stop_reason = reason
+            recording.stopped_by = stopped_by
+            recording.save(update_fields=["status", "ended_at", "stop_reason", "stopped_by"])
+            return recording
+        if recording.status != Recording.Status.RECORDING or recording.ended_at is not None:
+            return recording
+        if recording.resumed_at is not None:
+            recording.seconds_on_before += (now - recording.resumed_at).total_seconds()
+        recording.resumed_at = None
+        recording.ended_at = now
+        recording.stop_reason = reason
+        recording.stopped_by = stopped_by
+        recording.save(
+            update_fields=[
+                "seconds_on_before",
+                "resumed_at",
+                "ended_at",
+                "stop_reason",
+                "stopped_by",
+            ]
+        )
+        # Enqueued in the same transaction (the task queue is in this database): a stop that
+        # commits always has its finalise, and a rolled-back one has none.
+        if _all_chunks_stored(recording):
+            schedule_finalise(recording.id)
+        else:
+            schedule_finalise(recording.id, delay_seconds=settings.RECORDING_UPLOAD_GRACE_SECONDS)
+        return recording
+
+
+def _all_chunks_stored(recording: Recording) -> bool:
+    """Whether the recorder's last chunk and every one before it are stored."""
+    if recording.last_seq is None:
+        return False
+    stored = RecordingChunk.objects.filter(recording=recording, seq__lte=recording.last_seq)
+    return stored.count() == recording.last_seq + 1
