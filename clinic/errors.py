@@ -57,3 +57,9 @@ class NotSignedInError(ApplicationError):
 
 class NotOpenError(ConflictError):
     """Yours, but not open now: e.g. a visit room outside its join window."""
+
+
+class PayloadTooLargeError(ApplicationError):
+    """The request's body is over what this endpoint takes (e.g. a recording chunk)."""
+
+    status_code = 413
