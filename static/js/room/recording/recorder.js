@@ -23,20 +23,85 @@ export function canRecord() {
 
 // A steady tick: the page's own timers (and requestAnimationFrame) slow down or stop in a
 // hidden tab, a worker's do not, so the composite keeps its frame rate behind another tab.
+// The worker sends the next tick only once the page has handled the last one, so a busy page
+// skips frames rather than piling up ticks it cannot keep up with.
+const TICK_WORKER = "onmessage = ({ data }) => setTimeout(() => postMessage(0), data);";
+
 function startTicking(intervalMs, tick) {
+  const run = () => {
+    const started = performance.now();
+    tick();
+    return Math.max(0, intervalMs - (performance.now() - started));
+  };
   try {
-    const url = URL.createObjectURL(
-      new Blob([`setInterval(() => postMessage(0), ${intervalMs});`], { type: "text/javascript" }),
-    );
+    const url = URL.createObjectURL(new Blob([TICK_WORKER], { type: "text/javascript" }));
     const worker = new Worker(url);
     worker.onmessage = () => {
-      URL.revokeObjectURL(url);
-      tick();
+      URL.revokeObjectURL(url); // it runs: its script is loaded
+      worker.postMessage(run());
     };
+    worker.postMessage(intervalMs);
     return () => worker.terminate();
   } catch {
-    const timer = setInterval(tick, intervalMs);
-    return () => clearInterval(timer);
+    let timer = setTimeout(function again() {
+      timer = setTimeout(again, run());
+    }, intervalMs);
+    return () => clearTimeout(timer);
+  }
+}
+
+// The latest picture of a video track, to draw from. With MediaStreamTrackProcessor (Chrome)
+// the frames come as VideoFrames in memory, which a CPU canvas draws cheaply; a video element
+// playing the track is the fallback (its frames may have to come back from the GPU process,
+// which costs far more on a loaded machine).
+class LatestFrame {
+  constructor(original, { width, height }) {
+    this.frame = null;
+    this.closed = false;
+    // A copy of the track scaled down to the tile in the capture pipeline (cheap there),
+    // rather than a full-size camera frame scaled on every draw.
+    const track = original.clone();
+    this.track = track;
+    track.applyConstraints({ width: { max: width }, height: { max: height } }).catch(() => {});
+    if (typeof MediaStreamTrackProcessor === "function") {
+      this.reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+      this.pump();
+    } else {
+      this.video = document.createElement("video");
+      this.video.muted = true;
+      this.video.playsInline = true;
+      this.video.srcObject = new MediaStream([track]);
+      this.video.play().catch(() => {}); // muted video may play without a gesture
+    }
+  }
+
+  async pump() {
+    while (!this.closed) {
+      const { value, done } = await this.reader.read().catch(() => ({ done: true }));
+      if (done) return;
+      this.frame?.close(); // only the newest is kept: a camera has few frame buffers
+      this.frame = value;
+      if (this.closed) this.frame.close();
+    }
+  }
+
+  get image() {
+    if (this.video) return this.video.videoWidth ? this.video : null;
+    return this.frame;
+  }
+
+  get size() {
+    if (this.video) return [this.video.videoWidth, this.video.videoHeight];
+    return [this.frame?.displayWidth || 0, this.frame?.displayHeight || 0];
+  }
+
+  close() {
+    this.closed = true;
+    this.reader?.cancel().catch(() => {});
+    this.frame?.close();
+    this.frame = null;
+    if (this.video) this.video.srcObject = null;
+    this.track.stop();
   }
 }
 
@@ -45,8 +110,10 @@ class Composite {
     this.canvas = document.createElement("canvas");
     this.canvas.width = COMPOSITE.width;
     this.canvas.height = COMPOSITE.height;
-    this.context = this.canvas.getContext("2d");
-    this.videos = new Map(); // track id -> a video element playing that track, to draw from
+    // A canvas in memory, not on the GPU: drawing camera frames into it then needs no
+    // round trip to the GPU process.
+    this.context = this.canvas.getContext("2d", { willReadFrequently: true });
+    this.sources = new Map(); // track id -> its LatestFrame
     this.draw([]);
   }
 
@@ -55,17 +122,13 @@ class Composite {
     return this.stream.getVideoTracks()[0];
   }
 
-  videoOf(track) {
-    let video = this.videos.get(track.id);
-    if (!video) {
-      video = document.createElement("video");
-      video.muted = true;
-      video.playsInline = true;
-      video.srcObject = new MediaStream([track]);
-      video.play().catch(() => {}); // muted video may play without a gesture
-      this.videos.set(track.id, video);
+  sourceOf(track, box) {
+    let source = this.sources.get(track.id);
+    if (!source) {
+      source = new LatestFrame(track, box);
+      this.sources.set(track.id, source);
     }
-    return video;
+    return source;
   }
 
   draw(tiles) {
@@ -76,34 +139,35 @@ class Composite {
     const used = new Set();
     tiles.forEach(({ name, track }, index) => {
       const box = boxes[index];
-      const video = track && track.readyState === "live" ? this.videoOf(track) : null;
-      if (video) used.add(track.id);
-      if (video?.videoWidth) {
-        const picture = fitInto(box, video.videoWidth, video.videoHeight);
-        g.drawImage(video, picture.x, picture.y, picture.width, picture.height);
+      const source = track && track.readyState === "live" ? this.sourceOf(track, box) : null;
+      if (source) used.add(track.id);
+      const image = source?.image;
+      if (image) {
+        const picture = fitInto(box, ...source.size);
+        g.drawImage(image, picture.x, picture.y, picture.width, picture.height);
       } else {
         g.fillStyle = "#f5f7f9";
-        g.font = "24px system-ui, sans-serif";
+        g.font = "24px sans-serif";
         g.textAlign = "center";
         g.fillText(name || "", box.x + box.width / 2, box.y + box.height / 2);
       }
       g.fillStyle = "rgba(0, 0, 0, 0.55)";
       g.fillRect(box.x, box.y + box.height - 32, box.width, 32);
       g.fillStyle = "#ffffff";
-      g.font = "16px system-ui, sans-serif";
+      g.font = "16px sans-serif";
       g.textAlign = "left";
       g.fillText(name || "", box.x + 10, box.y + box.height - 11);
     });
-    for (const [id, video] of this.videos) {
+    for (const [id, source] of this.sources) {
       if (used.has(id)) continue;
-      video.srcObject = null;
-      this.videos.delete(id);
+      source.close();
+      this.sources.delete(id);
     }
   }
 
   close() {
-    for (const video of this.videos.values()) video.srcObject = null;
-    this.videos.clear();
+    for (const source of this.sources.values()) source.close();
+    this.sources.clear();
     this.stream?.getTracks().forEach((track) => track.stop());
   }
 }
@@ -156,6 +220,7 @@ class Capture {
     this.onProblem = onProblem;
     this.held = null; // a chunk that came after stop(), kept until we know it is the last
     this.chunks = 0;
+    this.frames = 0; // composite frames drawn
     this.composite = new Composite();
     this.mix = new AudioMix();
     this.frame();
@@ -183,6 +248,7 @@ class Capture {
     const { tiles, audio } = this.sources();
     this.composite.draw(tiles);
     this.mix.sync(audio);
+    this.frames += 1;
   }
 
   pause() {
@@ -287,6 +353,7 @@ export class Recorder {
       recordingId: this.capture?.recordingId ?? null,
       state: this.capture?.state ?? "inactive",
       chunks: this.capture?.chunks ?? 0,
+      frames: this.capture?.frames ?? 0,
     };
   }
 }
