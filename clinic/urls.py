@@ -13,6 +13,8 @@ admin.site.index_title = "Clinic"
 
 urlpatterns = [
     path("", include("visits.urls")),
+    # Before visits' API: its fallback 404 answers anything under /api/appointments/ it lacks.
+    path("api/", include(("rooms.recordings.urls", "recordings-api"))),
     path("api/", include(("visits.apis.urls", "api"))),
     path("api/rooms/", include(("rooms.calls.urls", "rooms-api"))),
     path("visits/", include("rooms.urls")),

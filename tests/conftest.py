@@ -1,3 +1,4 @@
+import base64
 import secrets
 
 import pytest
@@ -100,3 +101,19 @@ def hashing(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(MD5PasswordHasher, "encode", counted_encode)
     return hashed
+
+
+@pytest.fixture
+def recordings_store(settings, tmp_path):
+    """A recordings key and storage folder of the test's own (tests run with DEBUG off, where
+    no development key is made). Every test under tests/recordings has it."""
+    settings.RECORDINGS_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    location = tmp_path / "recordings"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recordings": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location), "base_url": None},
+        },
+    }
+    return location

@@ -24,15 +24,18 @@ class ApiCaller:
     def post(self, path: str, data: dict | None = None, **extra):
         return self.call("POST", path, data, **extra)
 
-    def call(self, method: str, path: str, data: dict | None = None, **extra):
-        """Any method; a body (JSON) for all but GET."""
+    def call(self, method: str, path: str, data: dict | bytes | None = None, **extra):
+        """Any method; a body (JSON, or raw bytes as application/octet-stream) for all but
+        GET."""
         if method == "GET":
             return self.get(path, data, **extra)
         send = getattr(self.client, method.lower())
         return send(
             path,
             data if data is not None else {},
-            content_type="application/json",
+            content_type="application/octet-stream"
+            if isinstance(data, bytes)
+            else "application/json",
             headers=bearer(self.user),
             **extra,
         )

@@ -11,6 +11,7 @@ from datetime import date
 
 import pytest
 
+from rooms.recordings.models import Recording
 from tests.apis.routes import api_routes
 from tests.factories import (
     PASSWORD,
@@ -23,6 +24,7 @@ from tests.factories import (
     slot_at,
     tokens_for,
 )
+from tests.recordings.factories import make_ready_recording, make_recording
 from visits.models import Appointment, Doctor, Patient, User
 
 ACTORS = ("anonymous", "patient_a", "patient_b", "doctor_x", "doctor_y", "admin")
@@ -69,6 +71,12 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/appointments/{appointment_id}/notes/addenda/"): row(
         401, 403, 404, 201, 404, 403
     ),
+    # A visit's recordings: seen (and played) by its patient, its doctor and staff; chunks are
+    # uploaded by the recording doctor alone.
+    ("GET", "/api/appointments/{appointment_id}/recordings/"): row(401, 200, 404, 200, 404, 200),
+    ("GET", "/api/recordings/{recording_id}/"): row(401, 200, 404, 200, 404, 200),
+    ("GET", "/api/recordings/{recording_id}/media/"): row(401, 200, 404, 200, 404, 200),
+    ("PUT", "/api/recordings/{recording_id}/chunks/{seq}/"): row(401, 403, 404, 201, 404, 403),
     # The visit room's endpoints are for its two participants; staff are not in the room.
     ("GET", "/api/rooms/{room_id}/ice-servers"): row(401, 200, 404, 200, 404, 404),
     # The Calls proxy (switched on here): nobody has joined the room yet, so its participants
@@ -96,6 +104,8 @@ class World:
     started: Appointment  # A with X, confirmed, began ten minutes ago (room open)
     completed: Appointment  # A with X, completed yesterday
     day: date
+    recorded: Recording  # of `started`, ready to play
+    recording: Recording  # of `started`, on now (taking chunks)
 
     def slot(self, hour: int) -> str:
         return slot_at(self.day, hour).isoformat()
@@ -122,7 +132,9 @@ def _build_world() -> World:
         "doctor_y": doctor_y.user,
         "admin": make_admin(),
     }
-    return World(users, patient_a, doctor_x, future, started, completed, day)
+    recorded = make_ready_recording(started, media=b"\x1a\x45\xdf\xa3 matrix recording")
+    recording = make_recording(started)
+    return World(users, patient_a, doctor_x, future, started, completed, day, recorded, recording)
 
 
 TRACK = {"location": "local", "mid": "0", "trackName": "cam"}
@@ -198,6 +210,22 @@ REQUESTS = {
         f"/api/appointments/{w.completed.id}/notes/addenda/",
         {"text": "Matrix"},
     ),
+    ("GET", "/api/appointments/{appointment_id}/recordings/"): lambda w: (
+        f"/api/appointments/{w.started.id}/recordings/",
+        None,
+    ),
+    ("GET", "/api/recordings/{recording_id}/"): lambda w: (
+        f"/api/recordings/{w.recorded.id}/",
+        None,
+    ),
+    ("GET", "/api/recordings/{recording_id}/media/"): lambda w: (
+        f"/api/recordings/{w.recorded.id}/media/",
+        None,
+    ),
+    ("PUT", "/api/recordings/{recording_id}/chunks/{seq}/"): lambda w: (
+        f"/api/recordings/{w.recording.id}/chunks/0/",
+        b"\x1a\x45\xdf\xa3 matrix chunk",
+    ),
     ("GET", "/api/rooms/{room_id}/ice-servers"): lambda w: (
         f"/api/rooms/{w.started.room_id}/ice-servers",
         None,
@@ -243,7 +271,7 @@ def _appointments_state() -> list[tuple]:
     [(route, actor) for route in EXPECTED for actor in ACTORS],
     ids=lambda value: " ".join(value) if isinstance(value, tuple) else value,
 )
-def test_each_caller_gets_the_expected_status(api, settings, route, actor):
+def test_each_caller_gets_the_expected_status(api, settings, recordings_store, route, actor):
     # Cloudflare Calls on, at an address where nothing listens: no row may need it.
     settings.CALLS_APP_ID, settings.CALLS_APP_SECRET = "matrix-app", "matrix-secret"
     settings.CALLS_API_URL = "http://127.0.0.1:9/v1"

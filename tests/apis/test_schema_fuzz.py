@@ -49,6 +49,8 @@ CREATING_OPERATIONS = {
 }
 # Operations that answer with no body on success.
 NO_CONTENT_OPERATIONS = {("POST", "/api/auth/logout/")}
+# Operations whose success is a file, not JSON (their errors are JSON like every other's).
+MEDIA_OPERATIONS = {("GET", "/api/recordings/{recording_id}/media/"): "video/webm"}
 
 
 @pytest.fixture
@@ -121,6 +123,8 @@ def test_every_operation_documents_its_success_body_and_its_errors():
         responses = operation["responses"]
         if (method, path) in NO_CONTENT_OPERATIONS:
             assert "204" in responses and "content" not in responses["204"], (method, path)
+        elif (method, path) in MEDIA_OPERATIONS:
+            assert set(responses["200"]["content"]) == {MEDIA_OPERATIONS[method, path]}, path
         else:
             success = "201" if (method, path) in CREATING_OPERATIONS else "200"
             assert "application/json" in responses[success]["content"], (method, path)
