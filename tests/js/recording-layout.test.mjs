@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { COMPOSITE, fitInto, tileBoxes } from "../../static/js/room/recording/layout.js";
 
 test("two people side by side fill the canvas; three share it with no pixel lost", () => {
-  assert.deepEqual(tileBoxes(2), [
+  assert.deepEqual(tileBoxes(2, 1280, 480), [
     { x: 0, y: 0, width: 640, height: 480 },
     { x: 640, y: 0, width: 640, height: 480 },
   ]);

@@ -1,8 +1,10 @@
 // Where the recording's composite puts each person: side by side, each picture fitted into its
 // tile without cropping or stretching. Pure: numbers only.
 
-// The composite's size and frame rate (500 kbit/s VP8 is plenty for this at 15 fps).
-export const COMPOSITE = Object.freeze({ width: 1280, height: 480, frameRate: 15 });
+// The composite's size and frame rate: two 480×360 tiles, enough to see a face or a shared
+// screen's layout for the record, and light enough for a doctor's laptop that is also in the
+// call (drawing and encoding it costs the page's main thread and a core's share).
+export const COMPOSITE = Object.freeze({ width: 960, height: 360, frameRate: 12 });
 
 // `count` tiles side by side across a width × height canvas: [{x, y, width, height}].
 export function tileBoxes(count, width = COMPOSITE.width, height = COMPOSITE.height) {
