@@ -16,7 +16,7 @@
 //   recording         the latest room.state's recording object (a copy), with what the page
 //                     shows: `indicator` (its text, or null), `elapsed` (seconds), `dialogOpen`
 //   recorder          the doctor's capture: {recordingId, state (the MediaRecorder's), chunks
-//                     made}, or null on a page that never records
+//                     made, composite frames drawn}, or null on a page that never records
 //   uploads           the doctor's chunk uploads: {queued (chunks held on this device, not yet
 //                     acknowledged), statuses ({HTTP status or "none": answers}), refused
 //                     ([{recordingId, seq, status, detail}])}, or null
