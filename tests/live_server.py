@@ -21,7 +21,13 @@ What it gives:
   in a log file; a new port when the one picked was taken meanwhile; ready once `GET /healthz`
   answers 200 (or another probe), else `ServerDidNotStart` with the log's tail; stopped with
   SIGTERM, then SIGKILL, to the whole group. Every server still running when the interpreter
-  exits is stopped.
+  exits is stopped;
+- `LiveWorker`: the recordings' worker (`manage.py recordings_worker`, as `make run` starts it
+  beside the server) in the same environment, process group and log handling, ready once it
+  logs that it is taking tasks:
+
+    with LiveServer(env, tmp / "daphne.log") as server, LiveWorker(env, tmp / "worker.log"):
+        ...  # a stopped recording is finalised
 """
 
 import atexit
@@ -66,6 +72,8 @@ OWN_SETTINGS = frozenset(
         "CALLS_APP_ID",
         "CALLS_APP_SECRET",
         "CALLS_API_URL",
+        "RECORDINGS_KEY",
+        "MEDIA_ROOT",
     }
 )
 
@@ -188,7 +196,7 @@ def stop_process_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_
         process.wait(timeout=10)
 
 
-_running: "weakref.WeakSet[LiveServer]" = weakref.WeakSet()
+_running: "weakref.WeakSet[LiveServer | LiveWorker]" = weakref.WeakSet()
 
 
 @atexit.register
@@ -314,6 +322,96 @@ class LiveServer:
         ]
 
     def __enter__(self) -> "LiveServer":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+
+# What db_worker logs once it polls the queue (django_tasks_db's Worker.run).
+WORKER_STARTED = "Starting worker"
+
+
+class LiveWorker:
+    """The recordings' worker process beside a LiveServer: `manage.py recordings_worker` in
+    `env` (give it the server's: same database, storage and RECORDINGS_KEY), polling every
+    `interval` seconds, in a process group of its own, its output in `log_path`. Ready once it
+    has logged WORKER_STARTED (the periodic tasks are enqueued by then), else
+    `ServerDidNotStart` with the log's tail; stopped like a server."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        interval: float = 0.5,
+        name: str = "worker",
+        start_timeout: float = START_TIMEOUT_SECONDS,
+        stop_timeout: float = STOP_TIMEOUT_SECONDS,
+    ) -> None:
+        self.env = env
+        self.log_path = Path(log_path)
+        self.interval = interval
+        self.name = name
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "manage.py",
+            "recordings_worker",
+            "--no-reload",
+            "--no-startup-delay",
+            "--interval",
+            str(self.interval),
+        ]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self) -> "LiveWorker":
+        logged_before = len(self.log())
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _running.add(self)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if WORKER_STARTED in self.log()[logged_before:]:
+                return self
+            if self.process.poll() is not None:
+                why = f"exited with {self.process.returncode}"
+                break
+            time.sleep(0.2)
+        else:
+            why = f"did not start within {self.start_timeout:.0f} s"
+        self.stop()
+        raise ServerDidNotStart(
+            f"{self.name} {why}; {self.log_path}, last lines:\n{self.log_tail()}"
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process_group(self.process, self.stop_timeout)
+        _running.discard(self)
+
+    log = LiveServer.log
+    log_tail = LiveServer.log_tail
+    errors = LiveServer.errors
+
+    def __enter__(self) -> "LiveWorker":
         return self.start()
 
     def __exit__(self, *_exc) -> None:

@@ -19,7 +19,12 @@ NO_SUCH_RECORDING = "No such recording."
 def _recordings_with_consents() -> QuerySet[Recording]:
     return Recording.objects.select_related(
         "appointment__doctor", "appointment__patient__user"
-    ).prefetch_related(Prefetch("consents", queryset=RecordingConsent.objects.order_by("at", "pk")))
+    ).prefetch_related(
+        Prefetch(
+            "consents",
+            queryset=RecordingConsent.objects.select_related("user").order_by("at", "pk"),
+        )
+    )
 
 
 def recording_list(*, user, appointment: Appointment) -> QuerySet[Recording]:

@@ -90,6 +90,12 @@ EXPECTED: dict[str, dict[str, str]] = {
     "start": row(F, Y, S, Y, S, S, S, N, N),
     "complete": row(F, Y, S, Y, S, S, S, N, N),
     "no-show": row(F, Y, S, Y, S, S, S, N, N),
+    # Recordings: seen and played by the visit's people and staff, uploaded by the recording
+    # doctor, deleted (with a reason) by staff alone.
+    "list recordings": row(S, Y, S, Y, S, S, S, N, N),
+    "play recording": row(S, Y, S, Y, S, S, S, N, N),
+    "upload chunk": row(F, Y, S, Y, F, F, S, N, N),
+    "delete recording": row(F, Y, F, Y, S, S, F, N, N),
 }
 
 
@@ -260,6 +266,49 @@ def _confirmed(world: World) -> Appointment:
     return world.future
 
 
+def _recordings_api_outcome(world: World, view_name: str, path: str, **kwargs) -> str:
+    from rooms.recordings import apis
+
+    return _api_outcome(getattr(apis, view_name).as_view(), world, path, **kwargs)
+
+
+def _ready_recording(world: World):
+    from tests.recordings.factories import make_ready_recording
+
+    return make_ready_recording(world.started, media=b"\x1a\x45\xdf\xa3 table")
+
+
+def _play_outcome(world: World) -> str:
+    recording = _ready_recording(world)
+    return _recordings_api_outcome(
+        world,
+        "RecordingMediaApi",
+        f"/api/recordings/{recording.id}/media/",
+        recording_id=recording.id,
+    )
+
+
+def _upload_outcome(world: World) -> str:
+    from rooms.recordings.services.chunks import recording_chunk_put
+    from tests.recordings.factories import make_recording
+
+    recording = make_recording(world.started)
+    return _outcome(
+        lambda: recording_chunk_put(
+            user=world.caller, recording_id=recording.id, seq=0, data=b"\x1a\x45\xdf\xa3"
+        )
+    )
+
+
+def _delete_recording_outcome(world: World) -> str:
+    from rooms.recordings.services.deletion import recording_delete
+
+    recording = _ready_recording(world)
+    return _outcome(
+        lambda: recording_delete(user=world.caller, recording_id=recording.id, reason="Table")
+    )
+
+
 CAPABILITIES = {
     "view appointment": lambda w, s: _outcome(
         lambda: selectors.appointment_get(user=w.caller, appointment_id=w.future.pk)
@@ -305,12 +354,21 @@ CAPABILITIES = {
     "start": lambda w, s: _transition(w, "start", w.future),
     "complete": lambda w, s: _transition(w, "complete", w.started),
     "no-show": lambda w, s: _transition(w, "no_show", w.started),
+    "list recordings": lambda w, s: _recordings_api_outcome(
+        w,
+        "RecordingListApi",
+        f"/api/appointments/{w.started.pk}/recordings/",
+        appointment_id=w.started.pk,
+    ),
+    "play recording": lambda w, s: _play_outcome(w),
+    "upload chunk": lambda w, s: _upload_outcome(w),
+    "delete recording": lambda w, s: _delete_recording_outcome(w),
 }
 
 
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("capability", list(EXPECTED))
-def test_each_caller_gets_the_expected_outcome(capability, caller, settings):
+def test_each_caller_gets_the_expected_outcome(capability, caller, settings, recordings_store):
     world = _build_world(caller)
     outcome = CAPABILITIES[capability](world, settings)
     assert outcome == EXPECTED[capability][caller], f"{caller} / {capability}"

@@ -1,10 +1,15 @@
 """A recording's end: stopping it (from the room, the sweep or a decline) and handing it to the
 worker to finalise."""
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from rooms.recordings.finalise import recording_finalise
 from rooms.recordings.models import Recording, RecordingChunk
 from rooms.recordings.tasks import schedule_finalise
 from visits.models import User
@@ -62,3 +67,41 @@ def _all_chunks_stored(recording: Recording) -> bool:
         return False
     stored = RecordingChunk.objects.filter(recording=recording, seq__lte=recording.last_seq)
     return stored.count() == recording.last_seq + 1
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    stopped: list  # ids of the recordings stopped as idle
+    finalised: list  # ids of the stopped ones finalised here (their own task had not run)
+
+
+def recordings_sweep(*, now: datetime) -> SweepResult:
+    """The worker's periodic look at live recordings (rooms.recordings.tasks.sweep_recordings).
+
+    A recording that is on but has had no chunk for RECORDING_IDLE_SECONDS (counted from its
+    last chunk, or from when it was last resumed if later) lost its recorder: the doctor's
+    browser closed or crashed without the room noticing. It is stopped as idle. A paused one
+    is not: nothing is uploaded while paused, and the room stops it if the doctor leaves.
+    A stopped recording still not finalised past the upload grace is finalised here: its
+    scheduled task was lost (finalising twice is harmless, the first claims it).
+    """
+    idle_since = now - timedelta(seconds=settings.RECORDING_IDLE_SECONDS)
+    idle_ids = list(
+        Recording.objects.filter(
+            status=Recording.Status.RECORDING, ended_at__isnull=True, resumed_at__isnull=False
+        )
+        .annotate(heard_at=Greatest(Coalesce("last_chunk_at", "resumed_at"), "resumed_at"))
+        .filter(heard_at__lt=idle_since)
+        .values_list("pk", flat=True)
+    )
+    for recording_id in idle_ids:
+        recording_stop(recording_id=recording_id, reason=Recording.StopReason.IDLE, stopped_by=None)
+    grace_ended = now - timedelta(seconds=settings.RECORDING_UPLOAD_GRACE_SECONDS)
+    overdue_ids = list(
+        Recording.objects.filter(
+            status=Recording.Status.RECORDING, ended_at__lt=grace_ended
+        ).values_list("pk", flat=True)
+    )
+    for recording_id in overdue_ids:
+        recording_finalise(recording_id=recording_id)
+    return SweepResult(stopped=idle_ids, finalised=overdue_ids)
