@@ -15,7 +15,8 @@
 //   testSoundSinkId   the output the last speaker test played through, or null
 //   recording         the latest room.state's recording object (a copy), with what the page
 //                     shows: `indicator` (its text, or null), `elapsed` (seconds), `dialogOpen`
-//   recorder          the doctor's capture: {recordingId, state (the MediaRecorder's), chunks
+//   recorder          the doctor's capture: {recordingId, state (the MediaRecorder's, or
+//                     "stopping" until a stopped one's last chunk is queued), chunks
 //                     made, composite frames drawn}, or null on a page that never records
 //   uploads           the doctor's chunk uploads: {queued (chunks held on this device, not yet
 //                     acknowledged), statuses ({HTTP status or "none": answers}), refused

@@ -301,6 +301,7 @@ export class Recorder {
     this.sources = sources;
     this.onProblem = onProblem;
     this.capture = null;
+    this.finishing = 0; // captures stopped whose last chunk is not queued yet
   }
 
   // The recording as the latest room.state has it (consent-state.js recordingOf) and whether
@@ -342,16 +343,17 @@ export class Recorder {
   // Stops capturing; resolves when the final chunk is queued.
   stop() {
     if (!this.capture) return Promise.resolve();
-    const finishing = this.capture.stop();
+    const finished = this.capture.stop();
     this.capture = null;
-    return finishing;
+    this.finishing += 1;
+    return finished.finally(() => (this.finishing -= 1));
   }
 
   // For the test hook.
   get status() {
     return {
       recordingId: this.capture?.recordingId ?? null,
-      state: this.capture?.state ?? "inactive",
+      state: this.capture?.state ?? (this.finishing ? "stopping" : "inactive"),
       chunks: this.capture?.chunks ?? 0,
       frames: this.capture?.frames ?? 0,
     };
