@@ -52,6 +52,22 @@ export class CallStage {
     this.tiles.remove(participant.user_id);
   }
 
+  // What a recording composites and mixes (recording/recorder.js): our picture (the screen
+  // while we share it) first, then each of `others` (their screen share comes as their video),
+  // and every microphone. A camera that is off has no picture: the tile shows the name.
+  recordingSources(others, myName) {
+    const camera = this.cameraOn ? this.local.stream?.getVideoTracks()[0] : null;
+    const tiles = [{ name: myName, track: this.local.screen || camera || null }];
+    const audio = [this.local.stream?.getAudioTracks()[0]];
+    for (const other of others) {
+      const stream = this.transport?.mediaOf(other.user_id);
+      const showing = other.video || other.screen;
+      tiles.push({ name: other.display_name, track: (showing && stream?.getVideoTracks()[0]) || null });
+      audio.push(...(stream?.getAudioTracks() || []));
+    }
+    return { tiles, audio: audio.filter(Boolean) };
+  }
+
   playThrough(speakerId) {
     this.tiles.playThrough(speakerId);
   }

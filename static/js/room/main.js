@@ -11,6 +11,10 @@ import { fetchJson } from "./http.js";
 import { NotesEditor } from "./notes.js";
 import { PeoplePanel } from "./people.js";
 import { PreCall } from "./precall.js";
+import { ChunkQueue } from "./recording/chunk-queue.js";
+import { RecordingPanel } from "./recording/panel.js";
+import { Recorder } from "./recording/recorder.js";
+import { Uploader, refusedMessage } from "./recording/uploader.js";
 import { endReason } from "./reconnect.js";
 import { WAITING, othersIn, sentAwayAndGone, visitStarted } from "./roster.js";
 import { RoomSocket } from "./socket.js";
@@ -38,6 +42,33 @@ class Room {
     this.lastNotice = null;
     this.ended = false;
     this.precall.addEventListener("speaker", ({ detail }) => this.call?.playThrough(detail));
+    this.recording = new RecordingPanel({ send: (frame) => this.send(frame), frames: clientFrames });
+    this.chunks = null; // the doctor's: recording chunks on their way to the server
+    this.uploader = null;
+    this.recorder = null;
+    if (config.role === "doctor") this.prepareRecorder();
+  }
+
+  // The doctor's page records (recording/recorder.js). Whatever an earlier page of this
+  // browser left unsent (a reload mid-recording) goes up first.
+  prepareRecorder() {
+    this.chunks = ChunkQueue.forBrowser();
+    this.uploader = new Uploader(this.chunks);
+    this.uploader.addEventListener("refused", ({ detail }) => this.recording.problem(refusedMessage(detail)));
+    this.recorder = new Recorder({
+      queue: this.chunks,
+      uploaded: () => this.uploader.kick(),
+      sources: () => this.recordingSources(),
+      onProblem: (text) => this.recording.problem(text),
+    });
+    this.chunks.ready.then(() => this.uploader.kick()).catch((error) => console.warn("chunk queue", error));
+    addEventListener("online", () => this.uploader.wake());
+  }
+
+  recordingSources() {
+    const mine = this.participants.find((p) => p.user_id === this.userId);
+    if (!this.call) return { tiles: [], audio: [] };
+    return this.call.recordingSources(othersIn(this.participants, this.userId), mine?.display_name || "");
   }
 
   send(frame) {
@@ -151,6 +182,8 @@ class Room {
     }
     for (const message of state.chat || []) this.chat.show(message);
     this.people?.render(state.participants);
+    const recording = this.recording.update(state, { userId: this.userId, role: config.role }, state.participants);
+    this.recorder?.follow(recording, recording.ours);
     this.call.sync(othersIn(state.participants, this.userId));
     // Someone the doctor removed (or turned away) is no longer listed: the server has sent
     // them out, so they are not reconnecting. Their media goes at once, without the grace.
@@ -174,6 +207,7 @@ class Room {
     if (this.ended) return; // closing our own socket reports back here; keep the first reason
     this.ended = true;
     sessionStorage.removeItem(joinedKey);
+    this.recorder?.stop(); // its last chunk still goes up while this page stays open
     this.socket?.close();
     this.call?.hangUp();
     this.status.showEnded(reason);

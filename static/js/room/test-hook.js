@@ -13,6 +13,14 @@
 //                     pulled Calls sessions)
 //   connections()     every RTCPeerConnection of the transport, as {pc, iceRestarts, trace}
 //   testSoundSinkId   the output the last speaker test played through, or null
+//   recording         the latest room.state's recording object (a copy), with what the page
+//                     shows: `indicator` (its text, or null), `elapsed` (seconds), `dialogOpen`
+//   recorder          the doctor's capture: {recordingId, state (the MediaRecorder's, or
+//                     "stopping" until a stopped one's last chunk is queued), chunks
+//                     made, composite frames drawn}, or null on a page that never records
+//   uploads           the doctor's chunk uploads: {queued (chunks held on this device, not yet
+//                     acknowledged), statuses ({HTTP status or "none": answers}), refused
+//                     ([{recordingId, seq, status, detail}])}, or null
 //   dropSocket()      closes the WebSocket as a network drop would: the page reconnects
 
 export function installTestHook(room, { mode }) {
@@ -40,6 +48,20 @@ export function installTestHook(room, { mode }) {
     },
     get testSoundSinkId() {
       return room.precall.testSound?.sinkId ?? null;
+    },
+    get recording() {
+      return room.recording.status;
+    },
+    get recorder() {
+      return room.recorder ? { ...room.recorder.status } : null;
+    },
+    get uploads() {
+      if (!room.uploader) return null;
+      return {
+        queued: room.chunks.length,
+        statuses: { ...room.uploader.statuses },
+        refused: structuredClone(room.uploader.refused),
+      };
     },
     dropSocket() {
       room.socket?.drop();
