@@ -10,7 +10,6 @@ import pytest
 from tests.e2e.network import PrivateNetwork, can_create_namespaces
 from tests.live_server import (
     LiveServer,
-    LiveWorker,
     answers_healthz,
     development_environment,
     manage,
@@ -64,10 +63,8 @@ def _start_clinic(tmp_path, extra_env: dict, *, wrap: tuple = (), ready=answers_
     )
     manage(env, "migrate", "-v0")
     manage(env, "seed_demo")
-    with (
-        LiveServer(env, tmp_path / "daphne.log", wrap=wrap, ready=ready) as server,
-        LiveWorker(env, tmp_path / "worker.log"),  # finalises recordings, as `make run` does
-    ):
+    # No recordings worker: only the recording tests need one (test_recording.py starts it).
+    with LiveServer(env, tmp_path / "daphne.log", wrap=wrap, ready=ready) as server:
         yield server.http_url
 
 
