@@ -17,6 +17,7 @@ from clinic.errors import (
     NotSignedInError,
     NotYoursError,
     PermissionDeniedError,
+    ServiceUnavailableError,
 )
 from rooms import services
 from rooms.protocol import (
@@ -67,6 +68,7 @@ ERROR_CODE_OF_ERROR: tuple[tuple[type[ApplicationError], str], ...] = (
     (NotFoundError, "not_found"),
     (PermissionDeniedError, "forbidden"),
     (ConflictError, "conflict"),
+    (ServiceUnavailableError, "unavailable"),
     (ApplicationError, "invalid"),
 )
 

@@ -11,7 +11,11 @@ from rooms import services
 from rooms.recordings.models import Recording, RecordingConsent
 from tests.consumers.conftest import connect, frames_until, roles
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("recordings_store"),  # a recordings key, as a server that records
+]
 
 recordings_of = sync_to_async(lambda visit: list(Recording.objects.filter(appointment=visit)))
 decisions_of = sync_to_async(
@@ -47,6 +51,19 @@ async def _doctor_alone(visit):
     doctor = await connect(visit.doctor.user, visit.room_id)
     await frames_until(doctor, "room.state")
     return doctor
+
+
+async def test_a_server_that_cannot_record_says_so_and_keeps_the_socket(visit, settings):
+    settings.RECORDINGS_KEY = ""
+    doctor = await _doctor_alone(visit)
+    await doctor.send_json_to({"type": "recording.request"})
+    refused = await frames_until(doctor, "error")
+    assert refused["code"] == "unavailable"
+    assert "RECORDINGS_KEY" in refused["message"]
+    await doctor.send_json_to({"type": "ping"})
+    await frames_until(doctor, "pong")
+    assert not await sync_to_async(Recording.objects.exists)()
+    await doctor.disconnect()
 
 
 async def _admit(doctor, patient) -> dict:

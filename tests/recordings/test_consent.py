@@ -7,7 +7,12 @@ from datetime import timedelta
 import pytest
 from django.db import close_old_connections, connection
 
-from clinic.errors import NotFoundError, NotYoursError, PermissionDeniedError
+from clinic.errors import (
+    NotFoundError,
+    NotYoursError,
+    PermissionDeniedError,
+    ServiceUnavailableError,
+)
 from rooms.recordings.models import Recording, RecordingConsent
 from rooms.recordings.selectors import recording_live_get
 from rooms.recordings.services import consent
@@ -50,6 +55,13 @@ def decide(visit, user, recording, decision, admitted=None) -> Recording:
         admitted_user_ids=both(visit) if admitted is None else admitted,
         appointment_id=visit.pk,
     )
+
+
+def test_a_server_without_a_recordings_key_refuses_before_anyone_is_asked(visit, settings):
+    settings.RECORDINGS_KEY = ""
+    with pytest.raises(ServiceUnavailableError, match="RECORDINGS_KEY"):
+        request(visit)
+    assert not Recording.objects.exists()
 
 
 def room_view(visit, admitted=None) -> dict:

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.errors import ConflictError, NotFoundError
+from rooms.recordings.encryption import recordings_key
 from rooms.recordings.models import Recording, RecordingConsent
 from rooms.recordings.selectors import recording_allowed_user_ids
 from rooms.recordings.services.lifecycle import recording_stop
@@ -99,6 +100,8 @@ def recording_request(
     if appointment is None:
         raise NotFoundError("No such appointment.")
     role = appointment_require(user=user, appointment=appointment, capability=Capability.RECORD)
+    # No key, no recording: refused before anyone is asked, not after they allowed.
+    recordings_key()
     with transaction.atomic():
         if _live_locked(appointment_id=appointment_id) is not None:
             raise RecordingLiveError("This visit is already being recorded, or asked to be.")
