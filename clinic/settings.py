@@ -340,13 +340,16 @@ ROOM_SILENCE_TIMEOUT_SECONDS = env_int("ROOM_SILENCE_TIMEOUT_SECONDS", 30, minim
 # Uploaded files live here, and no URL serves this folder: recordings are played only through
 # their API, which checks who asks and decrypts.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+# An S3-compatible store in production: storages.backends.s3.S3Storage (the `s3` extra),
+# configured by django-storages' own AWS_* settings.
+RECORDINGS_STORAGE_BACKEND = env_str(
+    "RECORDINGS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+)
 STORAGES["recordings"] = {
-    # An S3-compatible store in production: storages.backends.s3.S3Storage (the `s3` extra),
-    # configured by django-storages' own AWS_* settings.
-    "BACKEND": env_str("RECORDINGS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+    "BACKEND": RECORDINGS_STORAGE_BACKEND,
     "OPTIONS": (
         {"location": str(MEDIA_ROOT / "recordings"), "base_url": None}
-        if "FileSystemStorage" in env_str("RECORDINGS_STORAGE_BACKEND", "FileSystemStorage")
+        if RECORDINGS_STORAGE_BACKEND.endswith("FileSystemStorage")
         else {"default_acl": "private", "querystring_auth": True}
     ),
 }
