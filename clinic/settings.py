@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "visits",
     "rooms",
     "rooms.recordings",
+    "rooms.transcripts",
     "django_tasks",
     "django_tasks_db",
 ]
@@ -375,6 +376,35 @@ RECORDING_IDLE_SECONDS = env_int("RECORDING_IDLE_SECONDS", 120, minimum=5)
 
 # The task queue: in the database (django-tasks-db), run by `manage.py recordings_worker`.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+# --- Transcription and the AI scribe (rooms/transcripts, docs/transcripts.md) ----------------
+
+# Which speech recognition engine transcribes: "local" (offline, the model inside a Python
+# package) or "openai-realtime" (OpenAI's Realtime API; OPENAI_API_KEY is then required).
+TRANSCRIPTION_ENGINES = ("local", "openai-realtime")
+TRANSCRIPTION_ENGINE = env_str("TRANSCRIPTION_ENGINE", "local")
+if TRANSCRIPTION_ENGINE not in TRANSCRIPTION_ENGINES:
+    raise ImproperlyConfigured(
+        f"TRANSCRIPTION_ENGINE must be one of {', '.join(TRANSCRIPTION_ENGINES)}, "
+        f"got {TRANSCRIPTION_ENGINE!r}."
+    )
+# Engine processes per server process (each holds its model); streams are spread over them.
+TRANSCRIPTION_WORKERS = env_int("TRANSCRIPTION_WORKERS", 1, minimum=1)
+# Audio a stream may have sent and not yet had recognised before the server refuses more: the
+# doctor's page holds the rest (and says "transcript delayed").
+TRANSCRIPTION_MAX_BACKLOG_SECONDS = env_int("TRANSCRIPTION_MAX_BACKLOG_SECONDS", 20, minimum=2)
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "https://api.openai.com/v1", schemes={"http", "https"})
+OPENAI_API_KEY = env_str("OPENAI_API_KEY", "")
+OPENAI_REALTIME_TRANSCRIPTION_MODEL = env_str(
+    "OPENAI_REALTIME_TRANSCRIPTION_MODEL", "gpt-4o-transcribe"
+)
+OPENAI_FILE_TRANSCRIPTION_MODEL = env_str("OPENAI_FILE_TRANSCRIPTION_MODEL", "gpt-4o-transcribe")
+# The draft note's LLM, any server speaking OpenAI's Chat Completions API (OpenAI, llama.cpp,
+# vLLM, Ollama). Unset: no "Draft note" button, and the API answers 409.
+LLM_BASE_URL = env_url("LLM_BASE_URL", None, schemes={"http", "https"})
+LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
+LLM_API_KEY = env_str("LLM_API_KEY", "")
+LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 120, minimum=1)
 
 # --- Serving (python -m clinic.server: Daphne with these limits) -----------------------------
 

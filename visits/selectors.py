@@ -354,6 +354,12 @@ class Capability(StrEnum):
     RECORD = "record"  # ask to record the visit, upload the recording's chunks
     VIEW_RECORDINGS = "view_recordings"  # list, play and download the visit's recordings
     DELETE_RECORDING = "delete_recording"  # with a reason, kept in the access log
+    TRANSCRIBE = "transcribe"  # ask to transcribe the visit, send its audio
+    # Read the transcript, export it; a patient only once the visit is over (the transcripts'
+    # own selector adds that).
+    VIEW_TRANSCRIPT = "view_transcript"
+    CORRECT_TRANSCRIPT = "correct_transcript"
+    DRAFT_NOTE = "draft_note"  # ask the AI scribe for a draft note, read it
 
 
 VIEW = Capability.VIEW
@@ -375,6 +381,10 @@ APPOINTMENT_CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.RECORD: frozenset({_DOCTOR}),
     Capability.VIEW_RECORDINGS: frozenset({_PATIENT, _DOCTOR, _STAFF}),
     Capability.DELETE_RECORDING: frozenset({_STAFF}),
+    Capability.TRANSCRIBE: frozenset({_DOCTOR}),
+    Capability.VIEW_TRANSCRIPT: frozenset({_PATIENT, _DOCTOR, _STAFF}),
+    Capability.CORRECT_TRANSCRIPT: frozenset({_DOCTOR}),
+    Capability.DRAFT_NOTE: frozenset({_DOCTOR}),
 }
 NO_SUCH_APPOINTMENT = "No such appointment."
 # What a refused role is told; the status changes say "A patient cannot confirm ...".

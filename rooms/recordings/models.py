@@ -13,10 +13,11 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from visits.models import Appointment, Role
+from rooms.consent.models import CaptureConsent, ConsentedCapture
+from visits.models import Appointment
 
 
-class Recording(models.Model):
+class Recording(ConsentedCapture):
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for consent"  # not in the API: nothing recorded yet
         DECLINED = "declined", "Declined"  # not in the API: nothing was recorded
@@ -26,34 +27,11 @@ class Recording(models.Model):
         FAILED = "failed", "Failed"
         DELETED = "deleted", "Deleted"  # not in the API: media gone, the record kept
 
-    class StopReason(models.TextChoices):
-        STOPPED = "stopped", "Stopped by a participant"
-        WITHDRAWN = "withdrawn", "Consent withdrawn"
-        DECLINED = "declined", "Consent declined"
-        LEFT = "left", "The doctor left the call"
-        VISIT_ENDED = "visit_ended", "The visit ended"
-        IDLE = "idle", "Nothing arrived for too long"
-
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     appointment = models.ForeignKey(
         Appointment, on_delete=models.PROTECT, related_name="recordings"
     )
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    requested_at = models.DateTimeField(auto_now_add=True)
-    # When everyone had allowed and capture began; None while pending or if declined.
-    started_at = models.DateTimeField(null=True, blank=True)
-    # Since when it is on; None while paused (someone admitted has not allowed) or stopped.
-    resumed_at = models.DateTimeField(null=True, blank=True)
-    # Time it was on before resumed_at: with it, the elapsed time the indicator shows.
-    seconds_on_before = models.FloatField(default=0)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    stop_reason = models.CharField(max_length=16, choices=StopReason.choices, blank=True)
-    stopped_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
     # The recorder's last chunk (the doctor's page says which it is): with all chunks up to it
     # stored, a stopped recording is finalised at once rather than after the upload grace.
     last_seq = models.PositiveIntegerField(null=True, blank=True)
@@ -91,23 +69,11 @@ class Recording(models.Model):
         return f"Recording of {self.appointment} ({self.get_status_display()})"
 
 
-class RecordingConsent(models.Model):
-    """One decision of one person about one recording; never changed, only added to (a
-    withdrawal is a new row)."""
-
-    class Decision(models.TextChoices):
-        ALLOWED = "allowed", "Allowed"
-        DECLINED = "declined", "Declined"
-        WITHDRAWN = "withdrawn", "Withdrawn"
-
+class RecordingConsent(CaptureConsent):
     recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="consents")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    role = models.CharField(max_length=16, choices=Role.choices)
-    decision = models.CharField(max_length=16, choices=Decision.choices)
-    at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        ordering = ["at", "pk"]
+    class Meta(CaptureConsent.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.user} {self.decision} {self.recording_id} at {self.at:%Y-%m-%d %H:%M:%S}"

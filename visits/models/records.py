@@ -106,6 +106,8 @@ class AccessLogEntry(models.Model):
         NOTE_HISTORY = "note_history", "Visit note history"
         CHAT = "chat", "Chat"
         RECORDING = "recording", "Recording"
+        TRANSCRIPT = "transcript", "Transcript"
+        DRAFT_NOTE = "draft_note", "Draft note (AI)"
 
     class Action(models.TextChoices):
         VIEW = "view", "View"
