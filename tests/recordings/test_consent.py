@@ -13,6 +13,7 @@ from clinic.errors import (
     PermissionDeniedError,
     ServiceUnavailableError,
 )
+from rooms.consent.rules import CaptureRules
 from rooms.recordings.models import Recording, RecordingConsent
 from rooms.recordings.selectors import recording_live_get
 from rooms.recordings.services import consent
@@ -293,7 +294,7 @@ def test_a_request_that_loses_the_race_to_the_insert_is_refused(visit, monkeypat
     """Another process's request committed between this one's look and its insert: the
     database's one-live-recording constraint decides, and the loser is told recording_live."""
     request(visit)
-    monkeypatch.setattr(consent, "_live_locked", lambda **_: None)
+    monkeypatch.setattr(CaptureRules, "_live_locked", lambda self, **_: None)
     with pytest.raises(RecordingLiveError):
         request(visit)
     assert Recording.objects.count() == 1
