@@ -31,8 +31,9 @@ def transcription_is(state: str):
     """A room.state whose transcription is in `state`; for "off", one that has ended (a socket
     still holds the states from before the request)."""
     if state == "off":
-        return lambda frame: frame["transcription"]["ended"] is not None and (
-            frame["transcription"]["state"] == "off"
+        return lambda frame: (
+            frame["transcription"]["ended"] is not None
+            and (frame["transcription"]["state"] == "off")
         )
     return lambda frame: frame["transcription"]["state"] == state
 
