@@ -29,6 +29,8 @@ SCHEMA = {
     },
 }
 
+pytestmark = pytest.mark.slow
+
 
 def ask(standin, **overrides):
     arguments = {

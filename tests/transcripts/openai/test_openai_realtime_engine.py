@@ -3,12 +3,16 @@ as Finals with times from the server's VAD; partial text on the way; a recording
 
 import time
 
+import numpy as np
 import pytest
 from conftest import FIRST, KEY, MAX_WER, SECOND, words_error
 
 from clinic.integrations.openai.errors import OpenAIError
 from rooms.transcripts.engines.base import SAMPLE_RATE, EngineOptions, Final, Partial
 from rooms.transcripts.engines.openai_realtime import OpenAIRealtimeEngine
+from standins.openai.testkit import spoken
+
+pytestmark = pytest.mark.slow
 
 CHUNK = SAMPLE_RATE * 2 // 50  # 20 ms, as the page sends it
 
@@ -41,6 +45,11 @@ def test_a_stream_gives_each_turns_words_and_times(fresh_standin, two_turns):
     one, two = finals
     assert 0 <= one.start_ms < 400 < one.end_ms < two.start_ms < two.end_ms <= first_ms
     assert one.end_ms - one.start_ms > 2000
+    # the first sentence's speech ends 300 ms + its length in: the end is the speech's, not
+    # the end of the silence that closed the turn
+    samples = np.abs(np.frombuffer(spoken(FIRST), dtype="<i2"))
+    spoken_end_ms = int(np.nonzero(samples > 300)[0][-1]) // 16
+    assert abs(one.end_ms - spoken_end_ms) < 300, (one, spoken_end_ms)
     assert any(isinstance(e, Partial) and e.text for e in events)
     (request,) = fresh_standin.requests()
     assert request["headers"]["Authorization"] == f"Bearer {KEY}"
@@ -52,8 +61,6 @@ def test_a_stream_gives_each_turns_words_and_times(fresh_standin, two_turns):
 
 
 def test_finish_commits_a_turn_still_under_way(fresh_standin):
-    from standins.openai.testkit import spoken
-
     stream = engine(fresh_standin).open_stream(EngineOptions())
     events = feed_all(stream, spoken(FIRST, silence_after_ms=0))
     finals = [e for e in events + stream.finish() if isinstance(e, Final)]

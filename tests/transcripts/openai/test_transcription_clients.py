@@ -11,6 +11,8 @@ from clinic.integrations.openai.realtime import (
     realtime_url,
 )
 
+pytestmark = pytest.mark.slow
+
 
 def test_the_realtime_url_follows_the_base_urls_scheme():
     assert realtime_url("https://api.openai.com/v1") == (
