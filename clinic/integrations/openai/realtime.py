@@ -87,13 +87,15 @@ class RealtimeTranscription:
     def connect(self) -> dict:
         """Open the socket and configure the session; the session.updated's session."""
         try:
+            # Entered as a context manager (websockets 17 warns about any other use); left
+            # in close().
             self._ws = connect(
                 self.url,
                 additional_headers={"Authorization": f"Bearer {self._api_key}"},
                 open_timeout=self.open_timeout,
                 max_size=None,
                 compression=None,
-            )
+            ).__enter__()
         except InvalidStatus as refused:
             raise OpenAIError(
                 f"{SERVICE} refused the connection ({refused.response.status_code}).",
@@ -164,7 +166,7 @@ class RealtimeTranscription:
 
     def close(self) -> None:
         if self._ws is not None:
-            self._ws.close()
+            self._ws.__exit__(None, None, None)
             self._ws = None
 
     def _connection(self) -> ClientConnection:
