@@ -147,7 +147,11 @@ class OpenAIRealtimeStream:
 class OpenAIRealtimeEngine:
     name = "openai-realtime"
 
-    def __init__(self, base_url: str, api_key: str, model: str, file_model: str) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, model: str, file_model: str = "gpt-4o-transcribe"
+    ) -> None:
+        """file_model: OPENAI_FILE_TRANSCRIPTION_MODEL (its default is the setting's default, so
+        a caller that builds a live-only engine may leave it out)."""
         self.base_url = base_url
         self.api_key = api_key
         self.model = model

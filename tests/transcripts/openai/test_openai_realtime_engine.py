@@ -88,3 +88,14 @@ def test_a_recording_is_transcribed_turn_by_turn(fresh_standin, two_turns, file_
     assert words_error(SECOND, finals[1].text) <= MAX_WER
     assert finals[0].start_ms < finals[0].end_ms < finals[1].start_ms < finals[1].end_ms
     assert all(r["headers"]["Authorization"] == f"Bearer {KEY}" for r in fresh_standin.requests())
+
+
+def test_it_is_built_from_the_plain_values_the_pool_passes(fresh_standin):
+    # rooms.transcripts.pool.engine_settings("openai-realtime"): keyword arguments, no Django
+    built = OpenAIRealtimeEngine(
+        base_url=fresh_standin.base_url, api_key=KEY, model="gpt-4o-mini-transcribe"
+    )
+    stream = built.open_stream(EngineOptions())
+    assert stream.finish() == []
+    session = fresh_standin.requests()[0]["events"][0]["session"]
+    assert session["audio"]["input"]["transcription"]["model"] == "gpt-4o-mini-transcribe"
