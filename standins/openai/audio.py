@@ -11,6 +11,7 @@ from aiohttp import web
 
 from standins.openai.errors import http_error
 from standins.openai.speech import WHISPER_RATE, Segment
+from standins.openai.state import SPEECH
 
 MODELS = (
     "whisper-1",
@@ -197,7 +198,7 @@ async def transcriptions(request: web.Request) -> web.Response:
             param="temperature",
             code="invalid_type",
         )
-    speech = request.app["speech"]
+    speech = request.app[SPEECH]
     try:
         samples = await speech.run(lambda: decode(upload["data"]))
     except (av.FFmpegError, ValueError, IndexError):

@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 
 from standins.openai.errors import auth_failure, error_event, event_id
 from standins.openai.speech import Speech, pcm16_to_float, resample, speech_spans
+from standins.openai.state import API_KEY, SPEECH
 
 logger = logging.getLogger(__name__)
 
@@ -577,7 +578,7 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=MAX_APPEND_BYTES * 2, heartbeat=None)
     await ws.prepare(request)
     entry = request["log_entry"]
-    failure = auth_failure(request.headers.get("Authorization"), request.app["api_key"])
+    failure = auth_failure(request.headers.get("Authorization"), request.app[API_KEY])
     if failure is not None:
         # The API accepts the upgrade, then says why in an error event and closes (3000).
         error = failure["error"]
@@ -597,6 +598,6 @@ async def realtime(request: web.Request) -> web.WebSocketResponse:
         )
         await ws.close(code=1008, message=b"transcription sessions only")
         return ws
-    session = TranscriptionSession(ws, request.app["speech"], entry)
+    session = TranscriptionSession(ws, request.app[SPEECH], entry)
     await session.run()
     return ws

@@ -21,6 +21,7 @@ from standins.openai.chat import chat_completions
 from standins.openai.errors import auth_failure, http_error
 from standins.openai.realtime import realtime
 from standins.openai.speech import Speech
+from standins.openai.state import API_KEY, FAULTS, REQUESTS, SPEECH
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +52,14 @@ async def log_and_authenticate(request: web.Request, handler):
         "query": dict(request.query),
         "headers": dict(request.headers),
     }
-    request.app["requests"].append(entry)
+    request.app[REQUESTS].append(entry)
     request["log_entry"] = entry
     if request.path == "/v1/realtime":  # the socket answers auth failures as events
         return await handler(request)
-    failure = auth_failure(request.headers.get("Authorization"), request.app["api_key"])
+    failure = auth_failure(request.headers.get("Authorization"), request.app[API_KEY])
     if failure is not None:
         return web.json_response(failure, status=401)
-    for fault in request.app["faults"]:
+    for fault in request.app[FAULTS]:
         if fault["path"] == request.path and fault["times"] > 0:
             fault["times"] -= 1
             if fault.get("delay_seconds"):
@@ -75,23 +76,23 @@ async def log_and_authenticate(request: web.Request, handler):
 
 
 async def list_requests(request: web.Request) -> web.Response:
-    return web.json_response(request.app["requests"])
+    return web.json_response(request.app[REQUESTS])
 
 
 async def clear_requests(request: web.Request) -> web.Response:
-    request.app["requests"].clear()
+    request.app[REQUESTS].clear()
     return web.Response(status=204)
 
 
 async def add_fault(request: web.Request) -> web.Response:
     fault = await request.json()
     fault.setdefault("times", 1)
-    request.app["faults"].append(fault)
+    request.app[FAULTS].append(fault)
     return web.json_response(fault, status=201)
 
 
 async def clear_faults(request: web.Request) -> web.Response:
-    request.app["faults"].clear()
+    request.app[FAULTS].clear()
     return web.Response(status=204)
 
 
@@ -103,10 +104,10 @@ def create_app(api_key: str, speech: Speech | None = None) -> web.Application:
     if not api_key:
         raise ValueError("The stand-in checks requests against an API key: give one.")
     app = web.Application(middlewares=[log_and_authenticate], client_max_size=26 * 1024 * 1024)
-    app["api_key"] = api_key
-    app["speech"] = speech or Speech()
-    app["requests"] = []
-    app["faults"] = []
+    app[API_KEY] = api_key
+    app[SPEECH] = speech or Speech()
+    app[REQUESTS] = []
+    app[FAULTS] = []
     app.router.add_get("/v1/realtime", realtime)
     app.router.add_post("/v1/audio/transcriptions", transcriptions)
     app.router.add_post("/v1/chat/completions", chat_completions)

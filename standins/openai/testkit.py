@@ -13,6 +13,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ def running_standin(api_key: str) -> Iterator[RunningStandIn]:
     )
     try:
         base_url = _announced_url(process)
+        # Keep reading what it prints (a logged traceback), or a full pipe would stall it.
+        threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
         yield RunningStandIn(base_url=base_url, api_key=api_key, process=process)
     finally:
         process.terminate()
@@ -77,6 +80,13 @@ def running_standin(api_key: str) -> Iterator[RunningStandIn]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        process.stdout.close()
+
+
+def _drain(stream) -> None:
+    with contextlib.suppress(ValueError, OSError):
+        for line in stream:
+            sys.stderr.write(f"[openai stand-in] {line}")
 
 
 def _announced_url(process: subprocess.Popen) -> str:
