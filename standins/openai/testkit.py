@@ -5,7 +5,8 @@
         standin.requests()                                # GET /_standin/requests
         standin.fault(path=..., status=429, times=2)      # POST /_standin/faults
 
-`spoken(text)`: a sentence said by Debian's espeak-ng, as s16le mono PCM at the rate asked.
+`spoken(text)`: a sentence said by Debian's espeak-ng, as s16le mono PCM at the rate asked;
+`word_error_rate(expected, heard)`: jiwer's, over lower-cased words without punctuation.
 """
 
 import contextlib
@@ -130,3 +131,18 @@ def spoken(
     before = bytes(2 * rate * silence_before_ms // 1000)
     after = bytes(2 * rate * silence_after_ms // 1000)
     return before + bytes(pcm) + after
+
+
+def word_error_rate(expected: str, heard: str) -> float:
+    import jiwer  # a development dependency: tests and the benchmark only
+
+    normal = jiwer.Compose(
+        [
+            jiwer.ToLowerCase(),
+            jiwer.RemovePunctuation(),
+            jiwer.RemoveMultipleSpaces(),
+            jiwer.Strip(),
+            jiwer.ReduceToListOfListOfWords(),
+        ]
+    )
+    return jiwer.wer(expected, heard, reference_transform=normal, hypothesis_transform=normal)

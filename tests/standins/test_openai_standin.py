@@ -6,13 +6,13 @@ real sockets to the stand-in running as its own process, with raw clients (not o
 import base64
 import json
 
-import jiwer
 import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from standins.openai.testkit import running_standin, spoken
+from standins.openai.testkit import word_error_rate as words_error
 
 pytestmark = pytest.mark.slow
 
@@ -81,19 +81,6 @@ def events_until(ws, kind: str, timeout: float = 30):
         seen.append(event)
         if event["type"] == kind:
             return seen
-
-
-def words_error(expected: str, heard: str) -> float:
-    normal = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    return jiwer.wer(expected, heard, reference_transform=normal, hypothesis_transform=normal)
 
 
 # --- the key -------------------------------------------------------------------------------
