@@ -29,9 +29,19 @@ from rooms.protocol import (
     parse_frame,
 )
 from rooms.rate_limit import TokenBucket
-from rooms.recordings.services.consent import RecordingLiveError, RecordingOverError
+from rooms.recordings.services.consent import (
+    RECORDING_RULES,
+    RecordingLiveError,
+    RecordingOverError,
+)
 from rooms.selectors import room_access_get
 from rooms.state import ADMITTED
+from rooms.transcripts.services.consent import (
+    TRANSCRIPTION_RULES,
+    TranscriptionLiveError,
+    TranscriptionOverError,
+)
+from visits.models import Role
 from visits.services import user_sockets_group
 
 logger = logging.getLogger(__name__)
@@ -65,12 +75,25 @@ CLOSE_CODE_OF_ERROR: tuple[tuple[type[ApplicationError], CloseCode], ...] = (
 ERROR_CODE_OF_ERROR: tuple[tuple[type[ApplicationError], str], ...] = (
     (RecordingLiveError, "recording_live"),
     (RecordingOverError, "recording_over"),
+    (TranscriptionLiveError, "transcription_live"),
+    (TranscriptionOverError, "transcription_over"),
     (NotFoundError, "not_found"),
     (PermissionDeniedError, "forbidden"),
     (ConflictError, "conflict"),
     (ServiceUnavailableError, "unavailable"),
     (ApplicationError, "invalid"),
 )
+
+
+# The consent frames: which capture's rules, what to do, and the frame's id field.
+CAPTURE_FRAMES = {
+    ClientFrame.RECORDING_REQUEST: (RECORDING_RULES, "request", None),
+    ClientFrame.RECORDING_CONSENT: (RECORDING_RULES, "consent", "recording_id"),
+    ClientFrame.RECORDING_STOP: (RECORDING_RULES, "stop", "recording_id"),
+    ClientFrame.TRANSCRIPTION_REQUEST: (TRANSCRIPTION_RULES, "request", None),
+    ClientFrame.TRANSCRIPTION_CONSENT: (TRANSCRIPTION_RULES, "consent", "transcription_id"),
+    ClientFrame.TRANSCRIPTION_STOP: (TRANSCRIPTION_RULES, "stop", "transcription_id"),
+}
 
 
 def refused_frame(error: ApplicationError) -> ProtocolError:
@@ -235,12 +258,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await services.update_tracks(access, me, fields["session_id"], fields["tracks"])
         elif frame_type == ClientFrame.CHAT:
             await self._chat(fields["text"], fields.get("client_id"))
-        elif frame_type == ClientFrame.RECORDING_REQUEST:
-            await services.request_recording(access, me)
-        elif frame_type == ClientFrame.RECORDING_CONSENT:
-            await services.decide_recording(access, me, fields["recording_id"], fields["decision"])
-        elif frame_type == ClientFrame.RECORDING_STOP:
-            await services.stop_recording(access, me, fields["recording_id"])
+        elif frame_type in CAPTURE_FRAMES:
+            await self._capture(frame_type, fields)
+
+    async def _capture(self, frame_type: str, fields: dict) -> None:
+        """The consent frames of a recording or a transcription (one rule: rooms.consent)."""
+        rules, action, id_field = CAPTURE_FRAMES[frame_type]
+        access, me = self.access, self.participant_id
+        if action == "request":
+            await services.request_capture(access, me, rules)
+        elif action == "consent":
+            await services.decide_capture(access, me, rules, fields[id_field], fields["decision"])
+        else:
+            await services.stop_capture(access, me, rules, fields[id_field])
 
     async def _chat(self, text: str, client_id: str | None) -> None:
         """Post a message; the sender's copy comes straight back from here, with its client_id,
@@ -343,6 +373,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.participant_id and self.status == ADMITTED:
             if frame["id"] in self.acked_chat_ids:
                 return  # our own message: the acknowledgement carried it already
+            await self.send(text_data=json.dumps(frame))
+
+    async def room_draft_note(self, event: dict) -> None:
+        """The AI scribe's draft (rooms.transcripts' task): for the visit's doctor only."""
+        if self.participant_id and self.access.role == Role.DOCTOR:
+            frame = {"type": ServerFrame.DRAFT_NOTE, "draft_note": event["draft_note"]}
             await self.send(text_data=json.dumps(frame))
 
     async def room_unavailable(self, event: dict) -> None:

@@ -52,6 +52,7 @@ class ServerFrame(StrEnum):
     CHAT = "chat"
     PONG = "pong"
     ERROR = "error"
+    DRAFT_NOTE = "draft_note.ready"  # to the doctor: the AI scribe's draft is ready (or failed)
 
 
 class ClientFrame(StrEnum):
@@ -69,10 +70,13 @@ class ClientFrame(StrEnum):
     RECORDING_REQUEST = "recording.request"
     RECORDING_CONSENT = "recording.consent"
     RECORDING_STOP = "recording.stop"
+    TRANSCRIPTION_REQUEST = "transcription.request"
+    TRANSCRIPTION_CONSENT = "transcription.consent"
+    TRANSCRIPTION_STOP = "transcription.stop"
 
 
-class RecordingDecision(StrEnum):
-    """A `recording.consent` frame's `decision`."""
+class ConsentDecision(StrEnum):
+    """A `recording.consent` or `transcription.consent` frame's `decision`."""
 
     ALLOW = "allow"
     DECLINE = "decline"
@@ -94,7 +98,7 @@ def page_constants() -> dict[str, Any]:
         "serverFrames": {frame.name: frame.value for frame in ServerFrame},
         "clientFrames": {frame.name: frame.value for frame in ClientFrame},
         "maxTracks": MAX_TRACKS,
-        "recordingDecisions": {decision.name: decision.value for decision in RecordingDecision},
+        "consentDecisions": {decision.name: decision.value for decision in ConsentDecision},
     }
 
 
@@ -232,15 +236,34 @@ def _recording_id(frame: dict) -> dict:
     return {"recording_id": str(recording_id)}
 
 
-def _recording_consent(frame: dict) -> dict:
-    fields = _recording_id(frame)
+def _decision(frame: dict) -> dict:
     if "decision" not in frame:
         raise ProtocolError("missing_field", "'decision' is required.")
     decision = frame["decision"]
-    if not isinstance(decision, str) or decision not in set(RecordingDecision):
-        choices = ", ".join(f"'{choice}'" for choice in RecordingDecision)
+    if not isinstance(decision, str) or decision not in set(ConsentDecision):
+        choices = ", ".join(f"'{choice}'" for choice in ConsentDecision)
         raise ProtocolError("invalid_field", f"'decision' must be one of {choices}.")
-    return {**fields, "decision": RecordingDecision(decision)}
+    return {"decision": ConsentDecision(decision)}
+
+
+def _recording_consent(frame: dict) -> dict:
+    return {**_recording_id(frame), **_decision(frame)}
+
+
+def _transcription_id(frame: dict) -> dict:
+    if "transcription_id" not in frame:
+        raise ProtocolError("missing_field", "'transcription_id' is required.")
+    value = frame["transcription_id"]
+    # Its id as room.state gives it (a string), or the number itself.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise ProtocolError("invalid_field", "'transcription_id' must be a transcription's id.")
+    return {"transcription_id": value}
+
+
+def _transcription_consent(frame: dict) -> dict:
+    return {**_transcription_id(frame), **_decision(frame)}
 
 
 PARSERS = {
@@ -256,6 +279,9 @@ PARSERS = {
     ClientFrame.RECORDING_REQUEST: _no_fields,
     ClientFrame.RECORDING_CONSENT: _recording_consent,
     ClientFrame.RECORDING_STOP: _recording_id,
+    ClientFrame.TRANSCRIPTION_REQUEST: _no_fields,
+    ClientFrame.TRANSCRIPTION_CONSENT: _transcription_consent,
+    ClientFrame.TRANSCRIPTION_STOP: _transcription_id,
 }
 
 

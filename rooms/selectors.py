@@ -36,6 +36,12 @@ def room_group(room: str) -> str:
     return f"room.{room}"
 
 
+def audio_group(room: str) -> str:
+    """The group of the room's audio sockets (rooms.transcripts.consumers): told at each change
+    of the room, so that audio stops the moment the transcription is no longer on."""
+    return f"{room_group(room)}.audio"
+
+
 def room_appointment_get(*, room_id) -> Appointment:
     """The appointment behind a room address, or NotFoundError (also for a malformed one)."""
     try:

@@ -1,6 +1,6 @@
 """The visit room's rules: the waiting room, admission, signaling, chat and the consent to record
-(who may enter is rooms.selectors.room_access_get; the recording's own rules are
-rooms.recordings.services.consent).
+or transcribe (who may enter is rooms.selectors.room_access_get; the consent rule is
+rooms.consent.rules, and each capture's own rules are in its app).
 
 The consumer only moves frames; everything it does goes through these functions, which keep
 the shared room state (rooms.state) and tell the room's members through the channel layer.
@@ -19,13 +19,16 @@ from django.conf import settings
 
 from clinic.errors import ApplicationError
 from rooms.calls.sessions import close_sessions_of
+from rooms.consent.models import CaptureConsent
+from rooms.consent.rules import CaptureRules
 from rooms.models import ChatMessage
-from rooms.protocol import CloseCode, ProtocolError, RecordingDecision, RoomClosed, ServerFrame
-from rooms.recordings.models import RecordingConsent
+from rooms.protocol import CloseCode, ConsentDecision, ProtocolError, RoomClosed, ServerFrame
 from rooms.recordings.selectors import recording_live_get
-from rooms.recordings.services import consent
-from rooms.selectors import RoomAccess
+from rooms.recordings.services.consent import RECORDING_RULES
+from rooms.selectors import RoomAccess, audio_group
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
+from rooms.transcripts.live import transcription_live_get
+from rooms.transcripts.services.consent import TRANSCRIPTION_RULES
 from visits.models import Appointment, Role, User
 from visits.services import appointment_transition
 
@@ -56,6 +59,8 @@ _transition = database_sync_to_async(_transition_quietly)
 
 async def _broadcast_changed(access: RoomAccess) -> None:
     await _group_send(access.group, {"type": "room.changed"})
+    # The doctor's audio socket, if any, checks that the transcription is still on.
+    await _group_send(audio_group(access.room), {"type": "audio.check"})
 
 
 # Broadcasts under way; held so that the event loop does not drop them half done.
@@ -107,7 +112,7 @@ async def join(access: RoomAccess, channel_name: str) -> Participant:
     await store.expire(access.room, int(access.closes_at - time.time()) + STATE_GRACE_SECONDS)
     if admitted:
         try:
-            await _recording_admitted(access.appointment_id, access.user_id)
+            await _captures_admitted(access.appointment_id, access.user_id)
         except Exception:
             # Nobody is in the call unless the recording was paused for them if need be.
             await store.remove(access.room, participant.participant_id)
@@ -156,7 +161,7 @@ async def _gone_unless_back(access: RoomAccess, left_at: float) -> None:
     if settings.CALLS_APP_ID:
         await close_sessions_of(access.room, access.user_id)
     try:
-        await _recording_left(access, access.user_id, participants)
+        await _captures_left(access, access.user_id, participants)
     except Exception as error:
         logger.warning("recording not told that %s left (%r)", access.user_id, error)
 
@@ -180,7 +185,7 @@ async def drop_silent(access: RoomAccess) -> int:
                 await close_sessions_of(access.room, silent.user_id)
     for silent in dropped:
         if silent is not None:
-            await _recording_left(access, silent.user_id, await store.participants(access.room))
+            await _captures_left(access, silent.user_id, await store.participants(access.room))
     if dropped:
         await _broadcast_changed(access)
     return len(dropped)
@@ -225,7 +230,7 @@ async def admit(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
     await store.update(access.room, target_pid, status=ADMITTED)
     try:
         # After the admission is stored, so that a recording asked for meanwhile sees it.
-        await _recording_admitted(access.appointment_id, target.user_id)
+        await _captures_admitted(access.appointment_id, target.user_id)
     except Exception:
         # Not let in unless a recording that is on was paused for them first.
         await store.update(access.room, target_pid, status=WAITING)
@@ -239,7 +244,7 @@ async def deny(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
     target = await _waiting_patient(access, doctor_pid, target_pid)
     await _send_away(access, target, "room.denied")
     await close_sessions_of(access.room, target.user_id)
-    await _recording_left(access, target.user_id)
+    await _captures_left(access, target.user_id)
 
 
 async def remove(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
@@ -254,7 +259,7 @@ async def remove(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
     # Every session they hold here, not only the one announced: nothing of theirs plays on.
     await close_sessions_of(access.room, target.user_id)
     # Not coming back by themselves (they would wait again): no leave grace.
-    await _recording_left(access, target.user_id)
+    await _captures_left(access, target.user_id)
 
 
 async def _send_away(access: RoomAccess, target: Participant, event: str) -> None:
@@ -411,19 +416,25 @@ async def state_for(access: RoomAccess, participant_id: str) -> dict:
         "recording": await _recording_state(
             appointment_id=access.appointment_id, admitted_user_ids=_admitted_ids(participants)
         ),
+        "transcription": await _transcription_state(
+            appointment_id=access.appointment_id, admitted_user_ids=_admitted_ids(participants)
+        ),
         "ai": False,
     }
 
 
-# --- Recording (the consent frames; the rules are rooms.recordings.services.consent) ----------
+# --- Captures: recording and transcription (the consent frames; the rule is rooms.consent) ---
 
+# Every capture of the visit under the consent rule; each is told of every coming and going.
+CAPTURES = (RECORDING_RULES, TRANSCRIPTION_RULES)
 DECISIONS = {
-    RecordingDecision.ALLOW: RecordingConsent.Decision.ALLOWED,
-    RecordingDecision.DECLINE: RecordingConsent.Decision.DECLINED,
-    RecordingDecision.WITHDRAW: RecordingConsent.Decision.WITHDRAWN,
+    ConsentDecision.ALLOW: CaptureConsent.Decision.ALLOWED,
+    ConsentDecision.DECLINE: CaptureConsent.Decision.DECLINED,
+    ConsentDecision.WITHDRAW: CaptureConsent.Decision.WITHDRAWN,
 }
 
 _recording_state = database_sync_to_async(recording_live_get)
+_transcription_state = database_sync_to_async(transcription_live_get)
 
 
 def _admitted_ids(participants: list[Participant]) -> set[int]:
@@ -435,96 +446,111 @@ async def _admitted_now(access: RoomAccess) -> set[int]:
 
 
 @database_sync_to_async
-def _recording_admitted(appointment_id: int, user_id: int) -> None:
-    consent.participant_admitted(appointment_id=appointment_id, user_id=user_id)
+def _captures_admitted(appointment_id: int, user_id: int) -> None:
+    """Someone entered the call: every capture that is on pauses until they allow it."""
+    for rules in CAPTURES:
+        rules.participant_admitted(appointment_id=appointment_id, user_id=user_id)
 
 
 @database_sync_to_async
-def _recording_left_sync(appointment_id: int, user_id: int, admitted: set[int]) -> bool:
-    left = consent.participant_left(
-        appointment_id=appointment_id, user_id=user_id, admitted_user_ids=admitted
-    )
-    return left is not None
+def _captures_left_sync(appointment_id: int, user_id: int, admitted: set[int]) -> bool:
+    changed = False
+    for rules in CAPTURES:
+        left = rules.participant_left(
+            appointment_id=appointment_id, user_id=user_id, admitted_user_ids=admitted
+        )
+        changed = changed or left is not None
+    return changed
 
 
-async def _recording_left(
+async def _captures_left(
     access: RoomAccess, user_id: int, participants: list[Participant] | None = None
 ) -> None:
-    """`user_id` has left the call for good; the others are told if that changed a recording."""
+    """`user_id` has left the call for good; the others are told if that changed a capture."""
     if participants is None:
         participants = await get_room_state_store().participants(access.room)
-    if await _recording_left_sync(access.appointment_id, user_id, _admitted_ids(participants)):
+    if await _captures_left_sync(access.appointment_id, user_id, _admitted_ids(participants)):
         await _broadcast_changed(access)
 
 
 @database_sync_to_async
 def _visit_ended(access: RoomAccess) -> None:
-    consent.visit_ended(
-        appointment_id=access.appointment_id, ended_by=User.objects.get(pk=access.user_id)
-    )
+    ended_by = User.objects.get(pk=access.user_id)
+    for rules in CAPTURES:
+        rules.visit_ended(appointment_id=access.appointment_id, ended_by=ended_by)
 
 
 @database_sync_to_async
-def _settle_recording_sync(appointment_id: int, admitted: set[int]) -> None:
-    consent.recording_settle(appointment_id=appointment_id, admitted_user_ids=admitted)
+def _settle_sync(rules: CaptureRules, appointment_id: int, admitted: set[int]) -> None:
+    rules.settle(appointment_id=appointment_id, admitted_user_ids=admitted)
 
 
-async def _recording_changed(access: RoomAccess) -> None:
-    """After a consent frame: settle the recording against who is admitted by now (someone may
+async def _capture_changed(access: RoomAccess, rules: CaptureRules) -> None:
+    """After a consent frame: settle the capture against who is admitted by now (someone may
     have been let in while we acted, on this process or another), then tell everyone."""
-    await _settle_recording_sync(access.appointment_id, await _admitted_now(access))
+    await _settle_sync(rules, access.appointment_id, await _admitted_now(access))
     await _broadcast_changed(access)
 
 
 @database_sync_to_async
-def _request_sync(access: RoomAccess, admitted: set[int]) -> None:
-    consent.recording_request(
+def _request_sync(rules: CaptureRules, access: RoomAccess, admitted: set[int]) -> None:
+    rules.request(
         user=User.objects.get(pk=access.user_id),
         appointment_id=access.appointment_id,
         admitted_user_ids=admitted,
     )
 
 
-async def request_recording(access: RoomAccess, participant_id: str) -> None:
-    """The doctor presses Record (docs/protocol.md, "Recording")."""
-    await _require_admitted(access, participant_id)
-    await _request_sync(access, await _admitted_now(access))
-    await _recording_changed(access)
-
-
 @database_sync_to_async
 def _decide_sync(
-    access: RoomAccess, recording_id: str, decision: RecordingDecision, admitted: set[int]
+    rules: CaptureRules,
+    access: RoomAccess,
+    capture_id,
+    decision: ConsentDecision,
+    admitted: set[int],
 ) -> None:
-    consent.recording_decide(
+    rules.decide(
         user=User.objects.get(pk=access.user_id),
-        recording_id=recording_id,
+        capture_id=capture_id,
         decision=DECISIONS[decision],
         admitted_user_ids=admitted,
         appointment_id=access.appointment_id,
     )
 
 
-async def decide_recording(
-    access: RoomAccess, participant_id: str, recording_id: str, decision: RecordingDecision
-) -> None:
-    """Allow, decline or withdraw consent to the visit's recording."""
-    await _require_admitted(access, participant_id)
-    await _decide_sync(access, recording_id, decision, await _admitted_now(access))
-    await _recording_changed(access)
-
-
 @database_sync_to_async
-def _stop_sync(access: RoomAccess, recording_id: str) -> None:
-    consent.recording_stop_by(
+def _stop_sync(rules: CaptureRules, access: RoomAccess, capture_id) -> None:
+    rules.stop_by(
         user=User.objects.get(pk=access.user_id),
-        recording_id=recording_id,
+        capture_id=capture_id,
         appointment_id=access.appointment_id,
     )
 
 
-async def stop_recording(access: RoomAccess, participant_id: str, recording_id: str) -> None:
-    """Anyone in the call stops the recording."""
+async def request_capture(access: RoomAccess, participant_id: str, rules: CaptureRules) -> None:
+    """The doctor presses Record or Transcribe (docs/protocol.md, "Recording")."""
     await _require_admitted(access, participant_id)
-    await _stop_sync(access, recording_id)
+    await _request_sync(rules, access, await _admitted_now(access))
+    await _capture_changed(access, rules)
+
+
+async def decide_capture(
+    access: RoomAccess,
+    participant_id: str,
+    rules: CaptureRules,
+    capture_id,
+    decision: ConsentDecision,
+) -> None:
+    """Allow, decline or withdraw consent to the visit's recording or transcription."""
+    await _require_admitted(access, participant_id)
+    await _decide_sync(rules, access, capture_id, decision, await _admitted_now(access))
+    await _capture_changed(access, rules)
+
+
+async def stop_capture(
+    access: RoomAccess, participant_id: str, rules: CaptureRules, capture_id
+) -> None:
+    """Anyone in the call stops the recording or the transcription."""
+    await _require_admitted(access, participant_id)
+    await _stop_sync(rules, access, capture_id)
     await _broadcast_changed(access)
