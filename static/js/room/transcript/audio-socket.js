@@ -142,7 +142,8 @@ export class AudioSocket extends EventTarget {
         if (frame.code === "audio_backlog") {
           this.refusedFrames += 1;
           this.byStream(frame.stream)?.backlog.refused();
-          return this.showNotice();
+          return this.pump(); // its room in the window is free again
+
         }
         return console.warn("audio socket error", frame.code, frame.message);
     }
