@@ -192,3 +192,20 @@ test("a frame refused for the backlog is counted as lost and frees the window", 
   assert.equal(ws.binary.length, 2); // the window took the next second
   assert.match(notices.at(-1), /1 s of audio not transcribed/);
 });
+
+test("paused: audio that reaches it meanwhile is not kept; what waited from before goes on resume", () => {
+  const { socket, ws } = connected([12]);
+  ws.bufferedAmount = 1 << 20; // nothing leaves yet
+  socket.audio(12, pcm(300));
+  socket.pump();
+  socket.halt({ drop: false });
+  socket.audio(12, pcm(500)); // captured after the pause: not consented
+  assert.equal(socket.status.streams[0].queuedMs, 300);
+  socket.run();
+  const again = FakeSocket.made.at(-1);
+  again.open();
+  again.say({ type: "audio.ready", max_backlog_ms: 20000, max_frame_bytes: 32001 });
+  again.say({ type: "stream.opened", stream: 0 });
+  assert.equal(again.binary.length, 1);
+  assert.equal(again.binary[0].length, 1 + 300 * 32);
+});
