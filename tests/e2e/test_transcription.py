@@ -14,7 +14,7 @@ import time
 
 import jiwer
 import pytest
-from tests.transcripts.dialogue import DOCTOR, PATIENT, synthesise
+from tests.transcripts.dialogue import DOCTOR, PATIENT, normalise, synthesise
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.visit import HOOK, REMOTE_VIDEO_PLAYS, TIMEOUT, join_as_doctor_and_patient
@@ -32,11 +32,6 @@ WER_BOUND = 0.35
 TURNS_WANTED = 3
 SEGMENTS_TIMEOUT_S = 120
 QUIET_AFTER_STOP_S = 3
-
-
-def normalise(text: str) -> str:
-    kept = "".join(c.lower() if c.isalnum() or c.isspace() else " " for c in text)
-    return " ".join(kept.split())
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +194,7 @@ def test_both_allow_the_sidebar_transcribes_each_speaker_and_stop_stops_the_audi
         if all(len(found) > TURNS_WANTED for found in by_speaker.values()):
             break
         assert time.monotonic() < deadline, f"after {SEGMENTS_TIMEOUT_S} s: {segments}"
-        time.sleep(0.5)
+        doctor.wait_for_timeout(500)
     transcribed_for = time.monotonic() - started
 
     # Each segment came from its speaker's own stream: it is a turn of that speaker's script.
@@ -226,7 +221,9 @@ def test_both_allow_the_sidebar_transcribes_each_speaker_and_stop_stops_the_audi
     doctor.wait_for_function(f"() => !{HOOK}.transcriber.open", timeout=TIMEOUT)
     frames_at_stop = wire["binary"]
     hooked_at_stop = doctor.evaluate(f"() => {HOOK}.transcriber.framesSent")
-    time.sleep(QUIET_AFTER_STOP_S)  # an absence: nothing to wait for but time
+    # An absence: nothing to wait for but time. Playwright's own wait, so that the frames the
+    # page might send meanwhile are dispatched to `wire` (a plain sleep would hold them back).
+    doctor.wait_for_timeout(QUIET_AFTER_STOP_S * 1000)
     assert wire["binary"] == frames_at_stop
     assert doctor.evaluate(f"() => {HOOK}.transcriber.framesSent") == hooked_at_stop
     assert doctor.evaluate(f"() => {HOOK}.transcriber.capturing") == []
