@@ -209,3 +209,17 @@ test("paused: audio that reaches it meanwhile is not kept; what waited from befo
   assert.equal(again.binary.length, 1);
   assert.equal(again.binary[0].length, 1 + 300 * 32);
 });
+
+test("a refused stream.open is forgotten, and asked again at the next sync", () => {
+  const socket = new AudioSocket("/ws/rooms/r1/audio/");
+  socket.run();
+  const ws = FakeSocket.made.at(-1);
+  ws.open();
+  ws.say({ type: "audio.ready", max_backlog_ms: 20000, max_frame_bytes: 32001 });
+  socket.speakersAre([12, 31]);
+  ws.say({ type: "stream.opened", stream: 0 });
+  ws.say({ type: "error", code: "not_found", stream: 1, message: "not admitted" });
+  assert.deepEqual(socket.status.streams.map((s) => s.userId), [12]);
+  socket.speakersAre([12, 31]);
+  assert.deepEqual(ws.json.at(-1), { type: "stream.open", stream: 1, speaker_user_id: 31 });
+});

@@ -145,6 +145,12 @@ export class AudioSocket extends EventTarget {
           return this.pump(); // its room in the window is free again
 
         }
+        // A stream.open refused (the speaker not admitted yet, a stream taken): forget that
+        // speaker here; the next sync asks again.
+        if (Number.isInteger(frame.stream)) {
+          const refused = this.byStream(frame.stream);
+          if (refused && !refused.opened) this.forget(refused);
+        }
         return console.warn("audio socket error", frame.code, frame.message);
     }
   }
@@ -191,6 +197,11 @@ export class AudioSocket extends EventTarget {
     if (!this.isOpen || !this.ready) return;
     speaker.backlog.connected(this.limits);
     this.sendJson({ type: "stream.open", stream: speaker.stream, speaker_user_id: userId });
+  }
+
+  forget(speaker) {
+    for (const [userId, s] of this.speakers) if (s === speaker) this.speakers.delete(userId);
+    this.showNotice();
   }
 
   reopen(speaker) {
