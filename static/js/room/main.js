@@ -16,6 +16,11 @@ import { RecordingPanel } from "./recording/panel.js";
 import { Recorder } from "./recording/recorder.js";
 import { Uploader, refusedMessage } from "./recording/uploader.js";
 import { endReason } from "./reconnect.js";
+import { DraftNotePanel } from "./transcript/draft-note.js";
+import { TranscriptionPanel } from "./transcript/panel.js";
+import { transcriptSettings } from "./transcript/settings.js";
+import { TranscriptPanel } from "./transcript/transcript-panel.js";
+import { Transcriber } from "./transcript/transcriber.js";
 import { WAITING, othersIn, sentAwayAndGone, visitStarted } from "./roster.js";
 import { RoomSocket } from "./socket.js";
 import { watchConnection } from "./stats.js";
@@ -27,6 +32,7 @@ import { enterWaitingRoom, showWaitingFor } from "./waiting.js";
 const config = JSON.parse($("room-config").textContent);
 const { closeCodes, finalCloseCodes, serverFrames, clientFrames } = config.protocol;
 const joinedKey = `clinic-meet:joined:${config.roomId}`;
+const transcriptConfig = transcriptSettings(config);
 
 class Room {
   constructor() {
@@ -46,7 +52,52 @@ class Room {
     this.chunks = null; // the doctor's: recording chunks on their way to the server
     this.uploader = null;
     this.recorder = null;
-    if (config.role === "doctor") this.prepareRecorder();
+    this.transcription = new TranscriptionPanel({ send: (frame) => this.send(frame), frames: clientFrames });
+    this.transcript = null; // the doctor's: the live transcript and its capture
+    this.transcriber = null;
+    this.draftNote = null;
+    if (config.role === "doctor") {
+      this.prepareRecorder();
+      this.prepareTranscriber();
+    }
+  }
+
+  // The doctor's live transcript (transcript/): the panel, shown with what the server kept,
+  // and the capture, which sends audio only while the transcription is on.
+  prepareTranscriber() {
+    this.transcript = new TranscriptPanel({
+      urls: { transcript: transcriptConfig.transcriptUrl, segment: transcriptConfig.segmentUrl },
+    });
+    this.transcript.load();
+    this.transcriber = new Transcriber({
+      path: transcriptConfig.audioSocketPath,
+      sources: () => this.transcriptionSources(),
+      onProblem: (text) => this.transcription.problem(text),
+    });
+    const socket = this.transcriber.socket;
+    socket.addEventListener("segment", ({ detail }) => this.transcript.addSegment(detail.segment));
+    socket.addEventListener("partial", ({ detail }) => this.transcript.partial(detail));
+    socket.addEventListener("notice", ({ detail }) => this.transcript.notice(detail.text));
+    const form = $("notes-form");
+    if (transcriptConfig.draftNoteUrl && form) {
+      this.draftNote = new DraftNotePanel({
+        url: transcriptConfig.draftNoteUrl,
+        form,
+        reveal: (segmentId) => this.transcript.reveal(segmentId),
+      });
+    }
+  }
+
+  // One audio track per speaker, where it is in the clear: our microphone, and each admitted
+  // other's audio as received.
+  transcriptionSources() {
+    if (!this.call) return [];
+    const sources = [{ userId: this.userId, track: this.call.local.stream?.getAudioTracks()[0] || null }];
+    for (const other of othersIn(this.participants, this.userId)) {
+      const track = this.call.transport?.mediaOf(other.user_id)?.getAudioTracks()[0] || null;
+      sources.push({ userId: other.user_id, track });
+    }
+    return sources.filter((source) => source.userId !== null);
   }
 
   // The doctor's page records (recording/recorder.js). Whatever an earlier page of this
@@ -144,6 +195,8 @@ class Room {
       case serverFrames.CLOSED:
         this.lastNotice = frame.message;
         return;
+      case serverFrames.DRAFT_NOTE:
+        return this.draftNote?.received(frame.draft_note);
       case serverFrames.ENDED:
         this.lastNotice = "The doctor ended the visit.";
         this.status.showVisitStatus("completed");
@@ -184,7 +237,10 @@ class Room {
     this.people?.render(state.participants);
     const recording = this.recording.update(state, { userId: this.userId, role: config.role }, state.participants);
     this.recorder?.follow(recording, recording.ours);
+    const transcription = this.transcription.update(state, { userId: this.userId, role: config.role }, state.participants);
+    if (transcription.state !== "off") this.transcript?.show();
     this.call.sync(othersIn(state.participants, this.userId));
+    this.transcriber?.follow(transcription); // after the call's sync: the speakers' tracks
     // Someone the doctor removed (or turned away) is no longer listed: the server has sent
     // them out, so they are not reconnecting. Their media goes at once, without the grace.
     for (const { pid, entry } of sentAwayAndGone(this.people?.sentAway || [], previous, state.participants)) {
@@ -208,6 +264,7 @@ class Room {
     this.ended = true;
     sessionStorage.removeItem(joinedKey);
     this.recorder?.stop(); // its last chunk still goes up while this page stays open
+    this.transcriber?.stop({ drop: true });
     this.socket?.close();
     this.call?.hangUp();
     this.status.showEnded(reason);

@@ -21,6 +21,14 @@
 //   uploads           the doctor's chunk uploads: {queued (chunks held on this device, not yet
 //                     acknowledged), statuses ({HTTP status or "none": answers}), refused
 //                     ([{recordingId, seq, status, detail}])}, or null
+//   transcription     the latest room.state's transcription object (a copy), with `indicator`
+//                     (its text or null), `dialogOpen`, `dialogText`
+//   transcriber       the doctor's audio capture and socket: {transcriptionId, capturing (user
+//                     ids), open, socketsOpened, framesSent, bytesSent, refusedFrames, streams
+//                     [{userId, stream, opened, queuedMs, lostMs}], notice}, or null
+//   transcript        the doctor's live transcript: {segments [{id, speaker, start_ms, text}],
+//                     partials [{userId, text}], notice}, or null
+//   draftNote         the doctor's draft note as shown ({status, sections, model, failure}), or null
 //   dropSocket()      closes the WebSocket as a network drop would: the page reconnects
 
 export function installTestHook(room, { mode }) {
@@ -62,6 +70,18 @@ export function installTestHook(room, { mode }) {
         statuses: { ...room.uploader.statuses },
         refused: structuredClone(room.uploader.refused),
       };
+    },
+    get transcription() {
+      return room.transcription.status;
+    },
+    get transcriber() {
+      return room.transcriber ? structuredClone(room.transcriber.status) : null;
+    },
+    get transcript() {
+      return room.transcript ? structuredClone(room.transcript.status) : null;
+    },
+    get draftNote() {
+      return room.draftNote ? room.draftNote.status : null;
     },
     dropSocket() {
       room.socket?.drop();

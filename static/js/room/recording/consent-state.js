@@ -1,6 +1,10 @@
 // Reading a room.state's `recording` object (docs/protocol.md) for one person: what their page
 // shows (the consent dialog, the "● Recording 01:23" indicator, which buttons, the doctor's
 // "Declined by Ann" notice), what it announces, and whether this page records. Pure: no DOM.
+//
+// The visit's live transcription has an object of the same shape under the same consent rule
+// (room.state's `transcription`): every reading below takes the capture's words (`words`,
+// RECORDING_WORDS by default), and transcript/consent-state.js gives the transcription's.
 
 export const OFF = "off";
 export const PENDING = "pending";
@@ -17,12 +21,25 @@ const NOTHING = Object.freeze({
   ended: null,
 });
 
-// The recording object of a room.state, whatever the server sent (an older server says
-// `false`): always a complete object.
+// What a capture is called in what the page says: the noun ("Recording"), the indicator's word
+// while it is on, the verb ("record"), the dialog's question.
+export const RECORDING_WORDS = Object.freeze({
+  noun: "Recording",
+  active: "Recording",
+  verb: "record",
+  asks: (doctor) => `${doctor} would like to record this visit for your medical record.`,
+});
+
+// The capture object `key` of a room.state, whatever the server sent (an older server says
+// `false`, or nothing): always a complete object.
+export function captureOf(state, key) {
+  const capture = state?.[key];
+  if (!capture || typeof capture !== "object") return NOTHING;
+  return { ...NOTHING, ...capture };
+}
+
 export function recordingOf(state) {
-  const recording = state?.recording;
-  if (!recording || typeof recording !== "object") return NOTHING;
-  return { ...NOTHING, ...recording };
+  return captureOf(state, "recording");
 }
 
 // Elapsed time as the indicator shows it: "00:12", "01:23", "1:02:03".
@@ -53,31 +70,33 @@ function names(userIds, participants, me) {
   return `${all.slice(0, -1).join(", ")} and ${all.at(-1)}`;
 }
 
-// What the latest ended recording says, in words (null when none ended yet).
-export function endedNotice(ended, me) {
+// What the latest ended capture says, in words (null when none ended yet).
+export function endedNotice(ended, me, words = RECORDING_WORDS) {
   if (!ended) return null;
   const by = ended.by ? (ended.by.user_id === me.userId ? "you" : ended.by.display_name) : null;
+  const { noun } = words;
   switch (ended.reason) {
     case "declined":
-      return by ? `Recording declined by ${by}.` : "Recording declined.";
+      return by ? `${noun} declined by ${by}.` : `${noun} declined.`;
     case "withdrawn":
-      return by ? `Recording stopped: ${by} withdrew consent.` : "Recording stopped: consent withdrawn.";
+      return by ? `${noun} stopped: ${by} withdrew consent.` : `${noun} stopped: consent withdrawn.`;
     case "stopped":
-      return by ? `Recording stopped by ${by}.` : "Recording stopped.";
+      return by ? `${noun} stopped by ${by}.` : `${noun} stopped.`;
     case "left":
-      return "Recording stopped: the doctor left the call.";
+      return `${noun} stopped: the doctor left the call.`;
     case "visit_ended":
-      return "Recording stopped: the visit ended.";
+      return `${noun} stopped: the visit ended.`;
     case "idle":
-      return "Recording stopped: nothing reached the server for too long.";
+      return `${noun} stopped: nothing reached the server for too long.`;
     default:
-      return "Recording stopped.";
+      return `${noun} stopped.`;
   }
 }
 
 // What one page shows for `recording` (from recordingOf). `me`: {userId, role};
 // `participants`: the room.state's, for names.
-export function recordingView(recording, me, participants = []) {
+export function recordingView(recording, me, participants = [], words = RECORDING_WORDS) {
+  const { noun } = words;
   const { state } = recording;
   const live = state !== OFF;
   const requester = recording.requested_by;
@@ -85,11 +104,11 @@ export function recordingView(recording, me, participants = []) {
   const asked = (state === PENDING || state === PAUSED) && recording.waiting_for.includes(me.userId);
   const iAllowed = recording.allowed.includes(me.userId);
   let indicator = null;
-  if (state === ON) indicator = { kind: ON, label: "Recording" };
-  else if (state === PAUSED) indicator = { kind: PAUSED, label: "Recording paused" };
+  if (state === ON) indicator = { kind: ON, label: words.active };
+  else if (state === PAUSED) indicator = { kind: PAUSED, label: `${noun} paused` };
   let waiting = null;
   if ((state === PENDING || state === PAUSED) && recording.waiting_for.length && !asked) {
-    waiting = `Waiting for ${names(recording.waiting_for, participants, me)} to allow recording…`;
+    waiting = `Waiting for ${names(recording.waiting_for, participants, me)} to allow ${noun.toLowerCase()}…`;
   }
   return {
     state,
@@ -98,7 +117,7 @@ export function recordingView(recording, me, participants = []) {
     dialog: asked
       ? {
           recordingId: recording.id,
-          text: `${requester?.display_name || "The doctor"} would like to record this visit for your medical record.`,
+          text: words.asks(requester?.display_name || "The doctor"),
         }
       : null,
     waiting,
@@ -106,7 +125,7 @@ export function recordingView(recording, me, participants = []) {
     // Anyone may stop it; whoever is being asked answers in the dialog instead.
     canStop: live && !asked,
     canWithdraw: live && !asked && !iRequested && iAllowed,
-    notice: live ? null : endedNotice(recording.ended, me),
+    notice: live ? null : endedNotice(recording.ended, me, words),
     // The page that captures and uploads is the requesting doctor's: it records while on.
     ours: iRequested,
     records: iRequested && state === ON,
@@ -114,20 +133,21 @@ export function recordingView(recording, me, participants = []) {
 }
 
 // What a screen reader hears when the recording's state changes (null: nothing to say).
-export function announcement(previous, current, me) {
+export function announcement(previous, current, me, words = RECORDING_WORDS) {
   if (previous.state === current.state && previous.id === current.id) return null;
+  const { noun, verb } = words;
   switch (current.state) {
     case ON:
-      return previous.state === PAUSED && previous.id === current.id ? "Recording resumed" : "Recording started";
+      return previous.state === PAUSED && previous.id === current.id ? `${noun} resumed` : `${noun} started`;
     case PAUSED:
-      return "Recording paused";
+      return `${noun} paused`;
     case PENDING:
       return current.requested_by?.user_id === me.userId
-        ? "Recording requested; waiting for consent"
-        : `${current.requested_by?.display_name || "The doctor"} asks to record this visit`;
+        ? `${noun} requested; waiting for consent`
+        : `${current.requested_by?.display_name || "The doctor"} asks to ${verb} this visit`;
     default:
       if (previous.state === OFF) return null;
-      if (previous.state === PENDING) return endedNotice(current.ended, me) || "Recording request ended";
-      return "Recording stopped";
+      if (previous.state === PENDING) return endedNotice(current.ended, me, words) || `${noun} request ended`;
+      return `${noun} stopped`;
   }
 }
