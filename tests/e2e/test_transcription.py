@@ -14,11 +14,11 @@ import time
 
 import jiwer
 import pytest
-from tests.transcripts.dialogue import DOCTOR, PATIENT, normalise, synthesise
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.visit import HOOK, REMOTE_VIDEO_PLAYS, TIMEOUT, join_as_doctor_and_patient
 from tests.live_server import LiveServer, development_environment, manage
+from tests.transcripts.dialogue import DOCTOR, PATIENT, normalise, synthesise
 
 pytestmark = pytest.mark.slow
 
