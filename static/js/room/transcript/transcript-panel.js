@@ -40,6 +40,7 @@ export class TranscriptPanel {
       if (partial.speaker?.user_id === segment.speaker?.user_id) this.partials.delete(stream);
     }
     this.render();
+    this.renderPartials();
   }
 
   partial({ stream, speaker, text }) {
