@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint jstest format browser node
+.PHONY: install run test lint jstest format browser espeak node
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ run: install
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	DEBUG=true $(BIN)/python -m clinic.server --bind $(HOST) --port $(PORT) clinic.asgi:application
 
-test: install lint jstest browser
+test: install lint jstest browser espeak
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The JavaScript linter and test runner's dependencies, from the npm registry at the versions
@@ -54,6 +54,13 @@ browser:
 	@command -v chromium >/dev/null || { \
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The transcription tests speak their scripted dialogue with Debian's espeak-ng (never a
+# downloaded recording).
+espeak:
+	@command -v espeak-ng >/dev/null || { \
+		echo "Installing Debian's espeak-ng for the transcription tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
 
 lint: install node_modules/.installed
 	$(BIN)/ruff check .
