@@ -248,6 +248,9 @@ class EngineWorker:
             if self.alive():
                 return
             requests = self._context.Queue()
+            # At exit the queue's feeder thread would otherwise wait to flush its buffer into a
+            # pipe whose reader (a stopped or killed engine process) is gone: the process hangs.
+            requests.cancel_join_thread()
             reader, writer = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=_engine_process,
@@ -306,6 +309,7 @@ class EngineWorker:
         if process.is_alive():
             process.terminate()
             process.join(timeout)
+        self._requests.close()
 
 
 class RecognitionPool:

@@ -3,7 +3,10 @@
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,7 @@ from tests.transcripts.dialogue import word_error_rate
 
 pytestmark = pytest.mark.asyncio
 
+REPO = Path(__file__).resolve().parents[3]
 FRAME = 640
 SILENCE = b"\0" * 32_000  # 1 s: the turn is over
 
@@ -134,3 +138,30 @@ async def test_a_killed_engine_process_fails_its_streams_and_the_pool_recovers(
     final = await next_final(again)
     await again.finish()
     assert word_error_rate(dialogue.turns[7].text, final.text) <= 0.25
+
+
+async def test_a_server_exits_even_when_its_engine_process_died_with_audio_queued():
+    # The queue's feeder thread blocks on a full pipe nobody reads once the engine process is
+    # gone; if exit waited for it to flush, a server (or this test run) would hang forever.
+    script = """
+import multiprocessing, os, signal, time
+from rooms.transcripts.pool import CONTEXT, EngineWorker
+worker = EngineWorker(multiprocessing.get_context(CONTEXT))
+worker.ensure_started()
+os.kill(worker.process.pid, signal.SIGKILL)
+worker.process.join()
+for _ in range(20):
+    worker.send(("feed", 1, bytes(100_000)))
+time.sleep(0.5)
+print("exiting", flush=True)
+"""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "exiting" in done.stdout
