@@ -16,11 +16,11 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import parsers, serializers, status
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import openapi
+from clinic.negotiation import JSONWhateverAccepted
 from rooms.recordings import selectors
 from rooms.recordings.encryption import DecryptedFile
 from rooms.recordings.models import Recording, RecordingConsent
@@ -105,17 +105,6 @@ class RecordingDetailApi(APIView):
             record=recording_record_label(recording),
         )
         return Response(RecordingSerializer(recording).data)
-
-
-class JSONWhateverAccepted(BaseContentNegotiation):
-    """The media endpoint's errors are JSON whatever the player's Accept header asks for (a
-    <video> asks for video/*); its media is not rendered by DRF at all."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 MEDIA_TYPE = "video/webm"

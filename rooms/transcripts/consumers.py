@@ -24,7 +24,7 @@ from rooms.protocol import MAX_FRAME_BYTES, CloseCode, ProtocolError, RoomClosed
 from rooms.selectors import audio_group, room_access_get
 from rooms.state import ADMITTED, get_room_state_store
 from rooms.transcripts.engines.base import BYTES_PER_SAMPLE, SAMPLE_RATE, Final, Partial
-from rooms.transcripts.live import transcription_on_get
+from rooms.transcripts.live import transcript_origin_get, transcription_on_get
 from rooms.transcripts.pool import Progress, StreamFailed, get_pool
 from rooms.transcripts.services.segments import segment_frame, segment_store
 from rooms.transcripts.vocabulary import transcription_options_get
@@ -57,7 +57,7 @@ class SpeakerStream:
     speaker: User
     speaker_role: str
     speaker_name: str
-    offset_ms: int  # where this stream's audio starts on the transcription's clock
+    offset_ms: int  # where this stream's audio starts on the visit transcript's clock
     engine_stream: object
     reader: asyncio.Task | None = None
     last_ack: float = 0.0
@@ -85,6 +85,7 @@ def _doctor_access(*, user, room_id):
 
 _access = database_sync_to_async(_doctor_access)
 _on = database_sync_to_async(transcription_on_get)
+_origin = database_sync_to_async(transcript_origin_get)
 _options = database_sync_to_async(transcription_options_get)
 _store = database_sync_to_async(segment_store)
 _user = database_sync_to_async(lambda user_id: User.objects.get(pk=user_id))
@@ -115,6 +116,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
         self.options = await _options(
             appointment_id=self.access.appointment_id, user=self.scope["user"]
         )
+        self.origin = await _origin(appointment_id=self.access.appointment_id)
         await self._send(
             {
                 "type": "audio.ready",
@@ -225,13 +227,13 @@ class AudioConsumer(AsyncWebsocketConsumer):
         engine_stream = await get_pool().open_stream(
             engine=self.transcription.engine, options=self.options
         )
-        started_at = self.transcription.started_at or timezone.now()
+        origin = self.origin or self.transcription.started_at or timezone.now()
         stream = SpeakerStream(
             number=number,
             speaker=await _user(speaker_user_id),
             speaker_role=speaker.role,
             speaker_name=speaker.display_name,
-            offset_ms=max(0, int((timezone.now() - started_at).total_seconds() * 1000)),
+            offset_ms=max(0, int((timezone.now() - origin).total_seconds() * 1000)),
             engine_stream=engine_stream,
         )
         stream.reader = asyncio.create_task(self._read(stream))

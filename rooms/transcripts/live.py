@@ -3,6 +3,7 @@ the audio socket checks it: on only while every admitted participant allows it (
 rooms.consent; its entry points: rooms.transcripts.services.consent)."""
 
 from collections.abc import Collection
+from datetime import datetime
 
 from django.db.models import Q
 
@@ -34,3 +35,20 @@ def transcription_on_get(*, appointment_id: int) -> Transcription | None:
     if transcription is None or not TRANSCRIPTION_KIND.is_on(transcription):
         return None
     return transcription
+
+
+def transcript_origin_get(*, appointment_id: int) -> datetime | None:
+    """Where the visit's transcript clock starts: its first live transcription's start. Every
+    segment is timed from it, so a transcription stopped and started again lines up after the
+    first instead of over it."""
+    first = (
+        Transcription.objects.filter(
+            appointment_id=appointment_id,
+            source=Transcription.Source.LIVE,
+            started_at__isnull=False,
+        )
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    return first

@@ -71,7 +71,8 @@ class TranscriptionConsent(CaptureConsent):
 
 class TranscriptSegment(models.Model):
     """One speaker's turn: what the engine heard (`text`, never changed) and the doctor's
-    correction of it, if any. Times are milliseconds from the transcription's start."""
+    correction of it, if any. Times are milliseconds from the visit's first live transcription's
+    start (rooms.transcripts.live.transcript_origin_get), so the visit's segments share a clock."""
 
     transcription = models.ForeignKey(
         Transcription, on_delete=models.PROTECT, related_name="segments"

@@ -1,0 +1,24 @@
+"""The transcripts API's routes, under /api/ (clinic/urls.py includes them before visits' API,
+whose fallback would otherwise answer /api/appointments/<id>/transcript/ with a 404)."""
+
+from django.urls import path
+
+from rooms.transcripts import apis
+
+urlpatterns = [
+    path(
+        "appointments/<int:appointment_id>/transcript/",
+        apis.TranscriptApi.as_view(),
+        name="appointment-transcript",
+    ),
+    path(
+        "appointments/<int:appointment_id>/draft-note/",
+        apis.DraftNoteApi.as_view(),
+        name="appointment-draft-note",
+    ),
+    path(
+        "transcript-segments/<int:segment_id>/",
+        apis.TranscriptSegmentApi.as_view(),
+        name="transcript-segment",
+    ),
+]
