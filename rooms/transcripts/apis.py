@@ -216,6 +216,7 @@ class DraftNoteApi(APIView):
         request=None,
         responses={
             202: OpenApiResponse(DraftNoteSerializer, description="Being drafted."),
+            400: openapi.BAD_REQUEST,
             401: openapi.UNAUTHENTICATED,
             404: openapi.NOT_FOUND,
             409: OpenApiResponse(

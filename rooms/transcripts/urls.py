@@ -4,6 +4,7 @@ whose fallback would otherwise answer /api/appointments/<id>/transcript/ with a 
 from django.urls import path
 
 from rooms.transcripts import apis
+from visits.apis.urls import unknown_resources_route
 
 urlpatterns = [
     path(
@@ -21,4 +22,5 @@ urlpatterns = [
         apis.TranscriptSegmentApi.as_view(),
         name="transcript-segment",
     ),
+    unknown_resources_route("unknown_transcript_segment", "transcript-segments"),  # last
 ]

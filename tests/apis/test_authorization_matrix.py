@@ -12,6 +12,7 @@ from datetime import date
 import pytest
 
 from rooms.recordings.models import Recording
+from rooms.transcripts.models import DraftNote, TranscriptSegment
 from tests.apis.routes import api_routes
 from tests.factories import (
     PASSWORD,
@@ -25,6 +26,7 @@ from tests.factories import (
     tokens_for,
 )
 from tests.recordings.factories import make_ready_recording, make_recording
+from tests.transcripts.factories import make_transcript
 from visits.models import Appointment, Doctor, Patient, User
 
 ACTORS = ("anonymous", "patient_a", "patient_b", "doctor_x", "doctor_y", "admin")
@@ -77,6 +79,14 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/recordings/{recording_id}/"): row(401, 200, 404, 200, 404, 200),
     ("GET", "/api/recordings/{recording_id}/media/"): row(401, 200, 404, 200, 404, 200),
     ("PUT", "/api/recordings/{recording_id}/chunks/{seq}/"): row(401, 403, 404, 201, 404, 403),
+    # A visit's transcript (here: yesterday's, over): read by its doctor, staff and, once the
+    # visit is over, its patient; corrected by its doctor alone. The draft note is the doctor's
+    # working material: nobody else sees it exists (404). (No LLM is reachable here: asking
+    # answers 202 and the task, never run, would fail; test_draft_note_api runs it.)
+    ("GET", "/api/appointments/{appointment_id}/transcript/"): row(401, 200, 404, 200, 404, 200),
+    ("PATCH", "/api/transcript-segments/{segment_id}/"): row(401, 403, 404, 200, 404, 403),
+    ("POST", "/api/appointments/{appointment_id}/draft-note/"): row(401, 404, 404, 202, 404, 404),
+    ("GET", "/api/appointments/{appointment_id}/draft-note/"): row(401, 404, 404, 200, 404, 404),
     # The visit room's endpoints are for its two participants; staff are not in the room.
     ("GET", "/api/rooms/{room_id}/ice-servers"): row(401, 200, 404, 200, 404, 404),
     # The Calls proxy (switched on here): nobody has joined the room yet, so its participants
@@ -106,6 +116,7 @@ class World:
     day: date
     recorded: Recording  # of `started`, ready to play
     recording: Recording  # of `started`, on now (taking chunks)
+    segment: TranscriptSegment  # of `completed`'s transcript
 
     def slot(self, hour: int) -> str:
         return slot_at(self.day, hour).isoformat()
@@ -134,7 +145,11 @@ def _build_world() -> World:
     }
     recorded = make_ready_recording(started, media=b"\x1a\x45\xdf\xa3 matrix recording")
     recording = make_recording(started)
-    return World(users, patient_a, doctor_x, future, started, completed, day, recorded, recording)
+    segment = make_transcript(completed)[0]
+    DraftNote.objects.create(appointment=completed, requested_by=doctor_x.user)
+    return World(
+        users, patient_a, doctor_x, future, started, completed, day, recorded, recording, segment
+    )
 
 
 TRACK = {"location": "local", "mid": "0", "trackName": "cam"}
@@ -226,6 +241,22 @@ REQUESTS = {
         f"/api/recordings/{w.recording.id}/chunks/0/",
         b"\x1a\x45\xdf\xa3 matrix chunk",
     ),
+    ("GET", "/api/appointments/{appointment_id}/transcript/"): lambda w: (
+        f"/api/appointments/{w.completed.id}/transcript/",
+        None,
+    ),
+    ("PATCH", "/api/transcript-segments/{segment_id}/"): lambda w: (
+        f"/api/transcript-segments/{w.segment.id}/",
+        {"corrected_text": "Matrix"},
+    ),
+    ("POST", "/api/appointments/{appointment_id}/draft-note/"): lambda w: (
+        f"/api/appointments/{w.completed.id}/draft-note/",
+        {},
+    ),
+    ("GET", "/api/appointments/{appointment_id}/draft-note/"): lambda w: (
+        f"/api/appointments/{w.completed.id}/draft-note/",
+        None,
+    ),
     ("GET", "/api/rooms/{room_id}/ice-servers"): lambda w: (
         f"/api/rooms/{w.started.room_id}/ice-servers",
         None,
@@ -275,6 +306,7 @@ def test_each_caller_gets_the_expected_status(api, settings, recordings_store, r
     # Cloudflare Calls on, at an address where nothing listens: no row may need it.
     settings.CALLS_APP_ID, settings.CALLS_APP_SECRET = "matrix-app", "matrix-secret"
     settings.CALLS_API_URL = "http://127.0.0.1:9/v1"
+    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"  # configured, never reached (see its rows)
     world = _build_world()
     path, data = REQUESTS[route](world)
     before = _appointments_state()

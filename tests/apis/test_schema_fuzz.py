@@ -47,6 +47,8 @@ CREATING_OPERATIONS = {
     ("POST", "/api/appointments/"),
     ("POST", "/api/appointments/{appointment_id}/notes/addenda/"),
 }
+# Operations that accept work for later (202) rather than doing it.
+ACCEPTING_OPERATIONS = {("POST", "/api/appointments/{appointment_id}/draft-note/")}
 # Operations that answer with no body on success.
 NO_CONTENT_OPERATIONS = {("POST", "/api/auth/logout/")}
 # Operations whose success is a file, not JSON (their errors are JSON like every other's).
@@ -127,6 +129,8 @@ def test_every_operation_documents_its_success_body_and_its_errors():
             assert set(responses["200"]["content"]) == {MEDIA_OPERATIONS[method, path]}, path
         else:
             success = "201" if (method, path) in CREATING_OPERATIONS else "200"
+            if (method, path) in ACCEPTING_OPERATIONS:
+                success = "202"
             assert "application/json" in responses[success]["content"], (method, path)
         if (method, path) not in PUBLIC_OPERATIONS:
             assert "401" in responses, (method, path)

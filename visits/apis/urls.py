@@ -1,3 +1,5 @@
+import re
+
 from django.http import JsonResponse
 from django.urls import path, register_converter
 from django.views.decorators.csrf import csrf_exempt
@@ -6,20 +8,22 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from visits.apis import appointments, auth, doctors, notes, patients
 
 
-class UnknownResourcePathConverter:
-    """Anything below our own resources (e.g. `appointments/abc`) that no route above took.
-    Scoped to them so the fallback can never shadow another app's routes under /api/."""
+def unknown_resources_route(converter: str, *resources: str):
+    """The route of the JSON 404 for anything below `resources` (e.g. `appointments/abc`) that
+    no route before it took; put it last. Scoped to them, so that it never shadows another
+    app's routes under /api/ (each app adds its own for its own resources)."""
 
-    regex = r"(?:appointments|doctors|patients)/.+"
+    class UnknownResourcePath:
+        regex = rf"(?:{'|'.join(re.escape(resource) for resource in resources)})/.+"
 
-    def to_python(self, value: str) -> str:
-        return value
+        def to_python(self, value: str) -> str:
+            return value
 
-    def to_url(self, value: str) -> str:
-        return value
+        def to_url(self, value: str) -> str:
+            return value
 
-
-register_converter(UnknownResourcePathConverter, "unknown_resource")
+    register_converter(UnknownResourcePath, converter)
+    return path(f"<{converter}:unknown>/", api_not_found, name=f"{converter}-not-found")
 
 
 @csrf_exempt
@@ -89,5 +93,5 @@ urlpatterns = [
     path("patients/<int:patient_id>/", patients.PatientChartApi.as_view(), name="patient-chart"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("<unknown_resource:unknown>/", api_not_found, name="not-found"),  # keep last
+    unknown_resources_route("unknown_resource", "appointments", "doctors", "patients"),  # last
 ]
