@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/rooms/", include(("rooms.calls.urls", "rooms-api"))),
     path("visits/", include("rooms.urls")),
     path("visits/", include("rooms.recordings.portal_urls")),
+    path("visits/", include("rooms.transcripts.portal_urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

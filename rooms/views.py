@@ -9,6 +9,7 @@ from django.utils import timezone
 from clinic.errors import NotFoundError, NotSignedInError
 from rooms.protocol import page_constants
 from rooms.selectors import room_role_get
+from rooms.transcripts.services.draft_notes import draft_notes_available
 from visits import selectors, services
 from visits.models import AccessLogEntry, AppointmentStatus, Role
 from visits.selectors import room_join_window
@@ -49,6 +50,22 @@ def room(request: HttpRequest, room_id) -> HttpResponse:
     return render(request, "rooms/room.html", context)
 
 
+def _transcript_config(appointment, room_id: str) -> dict:
+    """The doctor's transcript panel: where its parts live; the draft note only when the clinic
+    configured a language model (no LLM: no "Draft note" button)."""
+    draft_note_url = None
+    if draft_notes_available():
+        draft_note_url = reverse("transcripts-api:appointment-draft-note", args=[appointment.pk])
+    return {
+        "url": reverse("transcripts-api:appointment-transcript", args=[appointment.pk]),
+        "segmentUrl": reverse("transcripts-api:transcript-segment", args=[0]).replace(
+            "/0/", "/{id}/"
+        ),
+        "audioSocketPath": f"/ws/rooms/{room_id}/audio/",
+        "draftNoteUrl": draft_note_url,
+    }
+
+
 def _room_config(request: HttpRequest, appointment, is_doctor: bool) -> dict:
     """What the page's scripts need; nothing secret (the Calls secret stays server-side)."""
     room_id = str(appointment.room_id)
@@ -62,6 +79,7 @@ def _room_config(request: HttpRequest, appointment, is_doctor: bool) -> dict:
         "iceServersUrl": reverse("rooms-api:ice-servers", kwargs={"room_id": room_id}),
         "callsUrl": f"/api/rooms/{room_id}/calls/" if settings.CALLS_APP_ID else None,
         "notesUrl": reverse("api:appointment-notes", args=[appointment.pk]) if is_doctor else None,
+        "transcript": _transcript_config(appointment, room_id) if is_doctor else None,
         # Labels for the status badge, which the page updates as the visit starts and ends.
         "statusLabels": {
             status: str(AppointmentStatus(status).label)

@@ -27,12 +27,17 @@ def _clock(ms: int, *, hours: bool, separator: str | None) -> str:
     return stamp if separator is None else f"{stamp}{separator}{millis:03d}"
 
 
+def offset_label(ms: int) -> str:
+    """[h:]mm:ss into the visit's transcript, as people read a time in it."""
+    return _clock(ms, hours=False, separator=None)
+
+
 def transcript_text(*, title: str, segments: Iterable[TranscriptSegment]) -> str:
     """`[mm:ss] Speaker: what they said`, a line per segment, under the visit's title."""
     lines = [title, ""]
     for segment in segments:
-        stamp = _clock(segment.start_ms, hours=False, separator=None)
-        lines.append(f"[{stamp}] {segment_speaker_label(segment)}: {segment_said(segment)}")
+        stamp, speaker = offset_label(segment.start_ms), segment_speaker_label(segment)
+        lines.append(f"[{stamp}] {speaker}: {segment_said(segment)}")
     return "\n".join(lines) + "\n"
 
 

@@ -78,3 +78,34 @@ def test_the_room_scripts_repeat_no_close_code_or_frame_type():
         for frame_type in frame_types:
             literal = re.escape(f'"{frame_type}"')
             assert not re.search(rf"(type:|case)\s*{literal}", source), f"{name}: {frame_type}"
+
+
+def test_the_doctors_page_says_where_the_transcript_lives_and_the_patients_does_not(
+    client, settings
+):
+    settings.LLM_BASE_URL = None
+    appointment = make_appointment(start=at(minutes=5))
+    room = reverse("rooms:room", args=[appointment.room_id])
+    client.force_login(appointment.doctor.user)
+    transcript = _room_config(client.get(room))["transcript"]
+    assert transcript == {
+        "url": f"/api/appointments/{appointment.id}/transcript/",
+        "segmentUrl": "/api/transcript-segments/{id}/",
+        "audioSocketPath": f"/ws/rooms/{appointment.room_id}/audio/",
+        "draftNoteUrl": None,  # no language model: no "Draft note" button
+    }
+    client.force_login(appointment.patient.user)
+    assert _room_config(client.get(room))["transcript"] is None
+
+
+def test_the_draft_note_button_comes_with_a_language_model_and_its_key_stays_here(client, settings):
+    settings.LLM_BASE_URL = "http://llm.internal:8080/v1"
+    settings.LLM_API_KEY = "sk-llm-secret-never-in-a-page"
+    settings.OPENAI_API_KEY = "sk-openai-secret-never-in-a-page"
+    appointment = make_appointment(start=at(minutes=5))
+    client.force_login(appointment.doctor.user)
+    response = client.get(reverse("rooms:room", args=[appointment.room_id]))
+    transcript = _room_config(response)["transcript"]
+    assert transcript["draftNoteUrl"] == f"/api/appointments/{appointment.id}/draft-note/"
+    for secret in (b"sk-llm-secret", b"sk-openai-secret", b"llm.internal"):
+        assert secret not in response.content

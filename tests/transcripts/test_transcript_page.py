@@ -1,0 +1,75 @@
+"""The portal's transcript page: its patient after the visit, its doctor, nobody else; the
+corrections beside what was heard; the exports linked; every view in the access log."""
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import at, make_appointment, make_doctor, make_patient
+from tests.transcripts.factories import make_transcript
+from visits.models import AccessLogEntry, AppointmentStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def visit():
+    return make_appointment(start=at(days=-1), status=AppointmentStatus.COMPLETED)
+
+
+def page(visit):
+    return reverse("transcripts:visit-transcript", args=[visit.id])
+
+
+def test_the_patient_reads_their_visits_transcript_with_the_doctors_corrections(client, visit):
+    segments = make_transcript(visit)
+    segments[1].corrected_text = "I have had headaches for three weeks."
+    segments[1].save()
+    client.force_login(visit.patient.user)
+
+    response = client.get(page(visit))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.index(segments[0].text) < html.index("three weeks") < html.index(segments[2].text)
+    assert f"Heard as: “{segments[1].text}”" in html
+    assert "00:03" in html  # the second segment's time in the visit
+    assert "?format=vtt" in html and "?format=txt" in html
+    entry = AccessLogEntry.objects.get(what=AccessLogEntry.What.TRANSCRIPT)
+    assert (entry.viewer, entry.channel) == (visit.patient.user, AccessLogEntry.Channel.PORTAL)
+
+
+def test_before_the_visit_is_over_the_patient_is_told_to_wait(client):
+    visit = make_appointment(start=at(minutes=-5), status=AppointmentStatus.IN_PROGRESS)
+    make_transcript(visit)
+    client.force_login(visit.patient.user)
+    response = client.get(page(visit))
+    assert response.status_code == 403
+    assert not AccessLogEntry.objects.filter(what=AccessLogEntry.What.TRANSCRIPT).exists()
+    client.force_login(visit.doctor.user)  # the doctor reads it during the visit
+    assert client.get(page(visit)).status_code == 200
+
+
+def test_nobody_else_learns_the_visit_exists(client, visit):
+    make_transcript(visit)
+    for stranger in (make_patient().user, make_doctor().user):
+        client.force_login(stranger)
+        assert client.get(page(visit)).status_code == 404
+    client.logout()
+    response = client.get(page(visit))
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+def test_a_visit_without_one_says_so(client, visit):
+    client.force_login(visit.patient.user)
+    assert b"This visit has no transcript." in client.get(page(visit)).content
+
+
+def test_the_patients_past_visits_and_the_doctors_sidebar_link_to_it(client, visit):
+    client.force_login(visit.patient.user)
+    assert page(visit).encode() in client.get(reverse("portal:home")).content
+    today = make_appointment(
+        doctor=visit.doctor, patient=visit.patient, start=at(minutes=5), status="confirmed"
+    )
+    client.force_login(visit.doctor.user)
+    room = client.get(reverse("rooms:room", args=[today.room_id]))
+    assert page(visit).encode() in room.content  # under the previous visit
