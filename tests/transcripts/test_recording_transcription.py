@@ -19,7 +19,9 @@ from django_tasks_db.models import DBTaskResult
 from clinic.errors import NotYoursError, PermissionDeniedError
 from clinic.integrations.openai.errors import OpenAIError
 from rooms.consent.models import CaptureConsent
+from rooms.recordings.encryption import open_decrypted
 from rooms.recordings.models import Recording
+from rooms.recordings.storage import media_context
 from rooms.transcripts.models import Transcription, TranscriptionConsent
 from rooms.transcripts.services import recording as service
 from rooms.transcripts.services.recording import (
@@ -65,9 +67,10 @@ def dialogue_pcm(dialogue) -> bytes:
     return (doctor.astype(np.int32) + patient).clip(-32768, 32767).astype("<i2").tobytes()
 
 
-def webm_of(pcm: bytes) -> bytes:
+def webm_of(pcm: bytes, *, gap_at_ms: int | None = None, gap_ms: int = 0) -> bytes:
     """`pcm` (16 kHz mono) as the recorder's WebM: Opus audio at 48 kHz beside a small VP8
-    video track, interleaved in time."""
+    video track, interleaved in time; with `gap_at_ms`, the audio after it is stamped `gap_ms`
+    later (as when chunks were lost)."""
     buffer = io.BytesIO()
     output = av.open(buffer, mode="w", format="webm")
     video = output.add_stream("libvpx", rate=5, options={"deadline": "realtime", "cpu-used": "16"})
@@ -97,7 +100,8 @@ def webm_of(pcm: bytes) -> bytes:
         piece = av.AudioFrame.from_ndarray(
             samples[offset : offset + 960].reshape(1, -1), format="s16", layout="mono"
         )
-        piece.sample_rate, piece.pts = 48_000, offset
+        late = gap_ms * 48 if gap_at_ms is not None and offset >= gap_at_ms * 48 else 0
+        piece.sample_rate, piece.pts = 48_000, offset + late
         output.mux(audio.encode(piece))
     output.mux(audio.encode(None))
     output.mux(video.encode(None))
@@ -292,6 +296,24 @@ def test_media_that_does_not_decode_fails_it():
     transcription.refresh_from_db()
     assert transcription.status == Transcription.Status.FAILED
     assert transcription.failure
+
+
+def test_a_gap_in_the_recordings_audio_is_kept_as_silence():
+    tone = (8000 * np.sin(np.arange(16_000) * 2 * np.pi * 440 / 16_000)).astype("<i2")
+    recording = make_ready_recording(
+        media=webm_of(np.tile(tone, 2).tobytes(), gap_at_ms=1000, gap_ms=1500)
+    )
+
+    pcm = service.recording_pcm(
+        open_decrypted(recording.media_name, context=media_context(recording.id)),
+        duration_seconds=None,
+    )
+
+    samples = np.abs(np.frombuffer(pcm, dtype="<i2"))
+    assert abs(len(samples) - 3.5 * 16_000) < 1600  # 1 s, 1.5 s lost, 1 s
+    loudness = samples[: len(samples) // 1600 * 1600].reshape(-1, 1600).max(axis=1)  # per 0.1 s
+    assert loudness[2:9].min() > 2000 and loudness[26:33].min() > 2000
+    assert loudness[11:24].max() < 200
 
 
 def test_a_recording_deleted_before_the_worker_runs_fails_it(consented):
