@@ -10,8 +10,15 @@ from visits.services import record_access
 MAX_PROMPT_CHARACTERS = 600  # Whisper reads at most 224 tokens of prompt
 
 
-def transcription_options_get(*, appointment_id: int, user: User) -> EngineOptions:
-    """The engine options for the visit's streams; reading the chart for them is logged."""
+def transcription_options_get(
+    *,
+    appointment_id: int,
+    user: User | None,
+    channel: str = AccessLogEntry.Channel.VISIT_ROOM,
+    reason: str = "the speech engine's vocabulary for the visit's transcription",
+) -> EngineOptions:
+    """The engine options for the visit's streams; reading the chart for them is logged (as
+    `user`'s, or the system's when None: the worker transcribing a recording)."""
     appointment = Appointment.objects.select_related("patient").get(pk=appointment_id)
     patient = appointment.patient
     medications = [m.name for m in patient.medications.all()]
@@ -21,9 +28,9 @@ def transcription_options_get(*, appointment_id: int, user: User) -> EngineOptio
         viewer=user,
         what=AccessLogEntry.What.CHART,
         action=AccessLogEntry.Action.VIEW,
-        channel=AccessLogEntry.Channel.VISIT_ROOM,
+        channel=channel,
         appointment=appointment,
-        reason="the speech engine's vocabulary for the visit's transcription",
+        reason=reason,
     )
     parts = [f"A telemedicine visit between a doctor and a patient about {appointment.reason}."]
     if medications:
