@@ -13,9 +13,10 @@ admin.site.index_title = "Clinic"
 
 urlpatterns = [
     path("", include("visits.urls")),
-    # Before visits' API: its fallback 404 answers anything under /api/appointments/ it lacks.
-    path("api/", include(("rooms.recordings.urls", "recordings-api"))),
+    # Before visits' API: its fallback 404 answers anything under /api/appointments/ it lacks
+    # (and the transcripts' before the recordings', whose fallback takes /api/recordings/...).
     path("api/", include(("rooms.transcripts.urls", "transcripts-api"))),
+    path("api/", include(("rooms.recordings.urls", "recordings-api"))),
     path("api/", include(("visits.apis.urls", "api"))),
     path("api/rooms/", include(("rooms.calls.urls", "rooms-api"))),
     path("visits/", include("rooms.urls")),

@@ -1,5 +1,6 @@
 """The transcripts API: a visit's transcript (JSON, or exported as text or WebVTT), the doctor's
-correction of a segment, and the AI scribe's draft note (docs/transcripts.md).
+correction of a segment, the AI scribe's draft note, and transcribing a recording after the
+visit (docs/transcripts.md).
 
 Who may do what is the selectors' (rooms.transcripts.selectors): the visit's doctor and clinic
 staff read its transcript, its patient once the visit is over; only its doctor corrects it and
@@ -17,10 +18,11 @@ from clinic import openapi
 from clinic.errors import ApplicationError
 from clinic.negotiation import JSONWhateverAccepted
 from rooms.transcripts import exports, selectors
-from rooms.transcripts.models import DraftNote
+from rooms.transcripts.models import DraftNote, Transcription
 from rooms.transcripts.selectors import TranscriptStatus
 from rooms.transcripts.services.corrections import MAX_CORRECTION_CHARS, segment_correct
 from rooms.transcripts.services.draft_notes import draft_note_frame, draft_note_request
+from rooms.transcripts.services.recording import recording_transcription_request
 from rooms.transcripts.services.segments import segment_frame
 from visits.models import AccessLogEntry, Role
 from visits.services import record_access
@@ -228,3 +230,42 @@ class DraftNoteApi(APIView):
     def post(self, request, appointment_id: int):
         draft = draft_note_request(user=request.user, appointment_id=appointment_id)
         return Response(draft_note_frame(draft), status=status.HTTP_202_ACCEPTED)
+
+
+class RecordingTranscriptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    appointment = serializers.IntegerField(source="appointment_id")
+    recording = serializers.UUIDField(source="recording_id")
+    status = serializers.ChoiceField(choices=Transcription.Status.choices)
+    engine = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+
+
+class RecordingTranscriptionApi(APIView):
+    """Transcribe a recording after the visit, in the worker, with the configured engine (its
+    segments join the visit's transcript; GET the transcript to follow: `processing`, then
+    `ready`). The visit's doctor only, once everyone heard in it allowed transcription."""
+
+    @extend_schema(
+        operation_id="recordings_transcription_create",
+        request=None,
+        responses={
+            202: OpenApiResponse(RecordingTranscriptionSerializer, description="Queued."),
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
+            403: openapi.FORBIDDEN,
+            404: openapi.NOT_FOUND,
+            409: OpenApiResponse(
+                openapi.ERROR_DETAIL,
+                description="Not ready, transcribed already (or live), or a consent is missing.",
+            ),
+        },
+    )
+    def post(self, request, recording_id):
+        transcription = recording_transcription_request(
+            user=request.user, recording_id=recording_id
+        )
+        return Response(
+            RecordingTranscriptionSerializer(transcription).data,
+            status=status.HTTP_202_ACCEPTED,
+        )

@@ -1,5 +1,6 @@
-"""The transcripts API's routes, under /api/ (clinic/urls.py includes them before visits' API,
-whose fallback would otherwise answer /api/appointments/<id>/transcript/ with a 404)."""
+"""The transcripts API's routes, under /api/ (clinic/urls.py includes them before the recordings'
+and visits' APIs, whose fallbacks would otherwise answer /api/recordings/<id>/transcription/
+and /api/appointments/<id>/transcript/ with a 404)."""
 
 from django.urls import path
 
@@ -21,6 +22,11 @@ urlpatterns = [
         "transcript-segments/<int:segment_id>/",
         apis.TranscriptSegmentApi.as_view(),
         name="transcript-segment",
+    ),
+    path(
+        "recordings/<uuid:recording_id>/transcription/",
+        apis.RecordingTranscriptionApi.as_view(),
+        name="recording-transcription",
     ),
     unknown_resources_route("unknown_transcript_segment", "transcript-segments"),  # last
 ]

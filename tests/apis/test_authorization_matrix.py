@@ -7,9 +7,10 @@ A refused request (anything but 2xx) must also leave every appointment as it was
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
 from rooms.recordings.models import Recording
 from rooms.transcripts.models import DraftNote, TranscriptSegment
@@ -87,6 +88,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("PATCH", "/api/transcript-segments/{segment_id}/"): row(401, 403, 404, 200, 404, 403),
     ("POST", "/api/appointments/{appointment_id}/draft-note/"): row(401, 404, 404, 202, 404, 404),
     ("GET", "/api/appointments/{appointment_id}/draft-note/"): row(401, 404, 404, 200, 404, 404),
+    # Transcribing a recording after the visit: its doctor alone (everyone in it allowed it).
+    ("POST", "/api/recordings/{recording_id}/transcription/"): row(401, 403, 404, 202, 404, 403),
     # The visit room's endpoints are for its two participants; staff are not in the room.
     ("GET", "/api/rooms/{room_id}/ice-servers"): row(401, 200, 404, 200, 404, 404),
     # The Calls proxy (switched on here): nobody has joined the room yet, so its participants
@@ -116,7 +119,7 @@ class World:
     day: date
     recorded: Recording  # of `started`, ready to play
     recording: Recording  # of `started`, on now (taking chunks)
-    segment: TranscriptSegment  # of `completed`'s transcript
+    segment: TranscriptSegment  # of `started`'s transcript
 
     def slot(self, hour: int) -> str:
         return slot_at(self.day, hour).isoformat()
@@ -145,7 +148,9 @@ def _build_world() -> World:
     }
     recorded = make_ready_recording(started, media=b"\x1a\x45\xdf\xa3 matrix recording")
     recording = make_recording(started)
-    segment = make_transcript(completed)[0]
+    # A transcription of `started` before its recording: everyone allowed transcription.
+    before = timezone.now() - timedelta(minutes=30)
+    segment = make_transcript(started, started_at=before, ended_at=before + timedelta(minutes=5))[0]
     DraftNote.objects.create(appointment=completed, requested_by=doctor_x.user)
     return World(
         users, patient_a, doctor_x, future, started, completed, day, recorded, recording, segment
@@ -244,6 +249,10 @@ REQUESTS = {
     ("GET", "/api/appointments/{appointment_id}/transcript/"): lambda w: (
         f"/api/appointments/{w.completed.id}/transcript/",
         None,
+    ),
+    ("POST", "/api/recordings/{recording_id}/transcription/"): lambda w: (
+        f"/api/recordings/{w.recorded.id}/transcription/",
+        {},
     ),
     ("PATCH", "/api/transcript-segments/{segment_id}/"): lambda w: (
         f"/api/transcript-segments/{w.segment.id}/",

@@ -48,7 +48,10 @@ CREATING_OPERATIONS = {
     ("POST", "/api/appointments/{appointment_id}/notes/addenda/"),
 }
 # Operations that accept work for later (202) rather than doing it.
-ACCEPTING_OPERATIONS = {("POST", "/api/appointments/{appointment_id}/draft-note/")}
+ACCEPTING_OPERATIONS = {
+    ("POST", "/api/appointments/{appointment_id}/draft-note/"),
+    ("POST", "/api/recordings/{recording_id}/transcription/"),
+}
 # Operations that answer with no body on success.
 NO_CONTENT_OPERATIONS = {("POST", "/api/auth/logout/")}
 # Operations whose success is a file, not JSON (their errors are JSON like every other's).
