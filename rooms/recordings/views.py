@@ -38,5 +38,9 @@ def visit_recordings(request: HttpRequest, appointment_id: int) -> HttpResponse:
     return render(
         request,
         "recordings/visit_recordings.html",
-        {"appointment": appointment, "recordings": recordings},
+        {
+            "appointment": appointment,
+            "recordings": recordings,
+            "is_doctor": request.user.pk == appointment.doctor.user_id,
+        },
     )

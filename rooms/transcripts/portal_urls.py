@@ -1,4 +1,4 @@
-"""The portal's transcript page, under /visits/ (clinic/urls.py)."""
+"""The portal's transcript page and the doctor's "Transcribe" of a recording, under /visits/."""
 
 from django.urls import path
 
@@ -8,4 +8,9 @@ app_name = "transcripts"
 
 urlpatterns = [
     path("<int:appointment_id>/transcript/", views.visit_transcript, name="visit-transcript"),
+    path(
+        "<int:appointment_id>/recordings/<uuid:recording_id>/transcribe/",
+        views.recording_transcribe,
+        name="recording-transcribe",
+    ),
 ]

@@ -1,16 +1,20 @@
 """The portal's page of one visit's transcript: who said what when, the doctor's corrections
 beside what was heard, and the text and WebVTT exports. Its patient reads it once the visit is
-over; its doctor and clinic staff at any time (the selectors' rule)."""
+over; its doctor and clinic staff at any time (the selectors' rule). And the doctor's
+"Transcribe" on the recordings page: a recording transcribed after the visit."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from clinic.errors import NotFoundError, NotSignedInError, PermissionDeniedError
+from clinic.errors import ApplicationError, NotFoundError, NotSignedInError, PermissionDeniedError
 from rooms.transcripts import selectors
 from rooms.transcripts.exports import offset_label
+from rooms.transcripts.services.recording import recording_transcription_request
 from visits.models import AccessLogEntry
 from visits.services import record_access
 
@@ -43,3 +47,22 @@ def visit_transcript(request: HttpRequest, appointment_id: int) -> HttpResponse:
             "rows": [(segment, offset_label(segment.start_ms)) for segment in segments],
         },
     )
+
+
+@login_required
+@require_POST
+def recording_transcribe(request: HttpRequest, appointment_id: int, recording_id) -> HttpResponse:
+    """The doctor's "Transcribe" on the visit's recordings page; back to it, saying what came
+    of it (the rules and their refusals: rooms.transcripts.services.recording)."""
+    try:
+        recording_transcription_request(user=request.user, recording_id=recording_id)
+    except NotFoundError as error:
+        raise Http404("No such recording.") from error
+    except ApplicationError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(
+            request,
+            "The recording is being transcribed; its words will be on the visit's transcript.",
+        )
+    return redirect("recordings:visit-recordings", appointment_id=appointment_id)

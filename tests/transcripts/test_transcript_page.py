@@ -4,8 +4,10 @@ corrections beside what was heard; the exports linked; every view in the access 
 import pytest
 from django.urls import reverse
 
+from rooms.transcripts.models import Transcription
 from tests.factories import at, make_appointment, make_doctor, make_patient
-from tests.transcripts.factories import make_transcript
+from tests.recordings.factories import make_ready_recording
+from tests.transcripts.factories import make_transcript, make_transcription
 from visits.models import AccessLogEntry, AppointmentStatus
 
 pytestmark = pytest.mark.django_db
@@ -73,3 +75,26 @@ def test_the_patients_past_visits_and_the_doctors_sidebar_link_to_it(client, vis
     client.force_login(visit.doctor.user)
     room = client.get(reverse("rooms:room", args=[today.room_id]))
     assert page(visit).encode() in room.content  # under the previous visit
+
+
+def test_the_doctor_has_a_recording_transcribed_from_the_recordings_page(client, recordings_store):
+    visit = make_appointment(start=at(days=-1), status=AppointmentStatus.COMPLETED)
+    recording = make_ready_recording(visit, media=b"\\x1a\\x45\\xdf\\xa3 page")
+    recordings_page = reverse("recordings:visit-recordings", args=[visit.id])
+    transcribe = reverse("transcripts:recording-transcribe", args=[visit.id, recording.id])
+    client.force_login(visit.patient.user)
+    assert transcribe.encode() not in client.get(recordings_page).content  # the doctor's
+    client.force_login(visit.doctor.user)
+    assert transcribe.encode() in client.get(recordings_page).content
+
+    refused = client.post(transcribe, follow=True)  # nobody allowed transcription yet
+    assert "Consent to transcription is missing" in refused.content.decode()
+    assert not Transcription.objects.filter(recording=recording).exists()
+
+    before = at(hours=-30)
+    make_transcription(visit, started_at=before, ended_at=before)  # everyone allowed it
+    done = client.post(transcribe, follow=True)
+    assert "is being transcribed" in done.content.decode()
+    assert Transcription.objects.get(recording=recording).status == "processing"
+    assert "Transcript: Transcribing a recording" in done.content.decode()
+    assert client.get(transcribe).status_code == 405
