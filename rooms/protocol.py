@@ -118,17 +118,28 @@ class RoomClosed(Exception):
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str, *, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        client_id: str | None = None,
+        stream: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         # The client's id of the chat message refused, so its page can offer to send it again.
         self.client_id = client_id
+        # The audio socket's stream the refusal is about (its audio is to be held and resent).
+        self.stream = stream
 
-    def frame(self) -> dict[str, str]:
-        frame = {"type": ServerFrame.ERROR.value, "code": self.code, "message": self.message}
+    def frame(self) -> dict:
+        frame: dict = {"type": ServerFrame.ERROR.value, "code": self.code, "message": self.message}
         if self.client_id is not None:
             frame["client_id"] = self.client_id
+        if self.stream is not None:
+            frame["stream"] = self.stream
         return frame
 
 
@@ -285,10 +296,9 @@ PARSERS = {
 }
 
 
-def parse_frame(text: str | None) -> Command:
-    """One client text frame -> a Command, or ProtocolError saying what is wrong."""
-    if text is None:
-        raise ProtocolError("bad_frame", "Send JSON text frames, not binary.")
+def json_frame(text: str) -> tuple[str, dict]:
+    """A client text frame's (type, object), or ProtocolError: within the size limit, JSON, an
+    object with a non-empty string `type`. Every socket's frames start here."""
     if len(text.encode()) > MAX_FRAME_BYTES:
         raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
     try:
@@ -300,6 +310,14 @@ def parse_frame(text: str | None) -> Command:
     frame_type = frame.get("type")
     if not isinstance(frame_type, str) or not frame_type:
         raise ProtocolError("missing_field", "'type' is required.")
+    return frame_type, frame
+
+
+def parse_frame(text: str | None) -> Command:
+    """One client text frame -> a Command, or ProtocolError saying what is wrong."""
+    if text is None:
+        raise ProtocolError("bad_frame", "Send JSON text frames, not binary.")
+    frame_type, frame = json_frame(text)
     parser = PARSERS.get(frame_type)
     if parser is None:
         raise ProtocolError("unknown_type", f"Unknown frame type {frame_type[:40]!r}.")

@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from clinic.errors import ApplicationError, NotOpenError
 from rooms.consumers import ABUSE_LIMIT, closed_by
-from rooms.protocol import MAX_FRAME_BYTES, CloseCode, ProtocolError, RoomClosed, ServerFrame
+from rooms.protocol import (
+    CloseCode,
+    ProtocolError,
+    RoomClosed,
+    ServerFrame,
+    json_frame,
+)
 from rooms.selectors import audio_group, room_access_get
 from rooms.state import ADMITTED, get_room_state_store
 from rooms.transcripts.engines.base import BYTES_PER_SAMPLE, SAMPLE_RATE, Final, Partial
@@ -147,10 +153,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
             if self.errors > ABUSE_LIMIT:
                 await self._close(RoomClosed(CloseCode.ABUSE, "Too many bad frames."))
                 return
-            frame = error.frame()
-            if getattr(error, "stream", None) is not None:
-                frame["stream"] = error.stream
-            await self._send(frame)
+            await self._send(error.frame())
         except Exception:
             logger.exception("audio frame failed")
             await self._send(
@@ -175,25 +178,17 @@ class AudioConsumer(AsyncWebsocketConsumer):
         backlog_ms = engine_stream.fed_ms - engine_stream.recognised_ms + _ms(len(data) - 1)
         if backlog_ms > settings.TRANSCRIPTION_MAX_BACKLOG_SECONDS * 1000:
             stream.refused += 1
-            error = ProtocolError(
-                "audio_backlog", "The transcription is behind; hold the audio and send it later."
+            raise ProtocolError(
+                "audio_backlog",
+                "The transcription is behind; hold the audio and send it later.",
+                stream=stream.number,
             )
-            error.stream = stream.number
-            raise error
         engine_stream.feed(bytes(data[1:]))
 
     # --- commands ----------------------------------------------------------------------------
 
     async def _command(self, text: str) -> None:
-        if len(text.encode()) > MAX_FRAME_BYTES:
-            raise ProtocolError("too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes.")
-        try:
-            frame = json.loads(text)
-        except (ValueError, RecursionError):
-            raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
-        if not isinstance(frame, dict):
-            raise ProtocolError("bad_frame", "A frame must be a JSON object with a 'type'.")
-        frame_type = frame.get("type")
+        frame_type, frame = json_frame(text)
         if frame_type == "stream.open":
             await self._open(_stream_number(frame), frame.get("speaker_user_id"))
         elif frame_type == "stream.close":
@@ -205,8 +200,6 @@ class AudioConsumer(AsyncWebsocketConsumer):
             await self._send({"type": "stream.closed", "stream": number})
         elif frame_type == "ping":
             await self._send({"type": "pong"})
-        elif not isinstance(frame_type, str) or not frame_type:
-            raise ProtocolError("missing_field", "'type' is required.")
         else:
             raise ProtocolError("unknown_type", f"Unknown frame type {frame_type[:40]!r}.")
 
