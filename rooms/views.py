@@ -9,6 +9,7 @@ from django.utils import timezone
 from clinic.errors import NotFoundError, NotSignedInError
 from rooms.protocol import page_constants
 from rooms.selectors import room_role_get
+from rooms.transcripts.selectors import previous_transcripts_get
 from rooms.transcripts.services.draft_notes import draft_notes_available
 from visits import selectors, services
 from visits.models import AccessLogEntry, AppointmentStatus, Role
@@ -40,11 +41,24 @@ def room(request: HttpRequest, room_id) -> HttpResponse:
             action=AccessLogEntry.Action.VIEW,
             channel=AccessLogEntry.Channel.VISIT_ROOM,
         )
+        previous_visits = list(
+            selectors.patient_previous_visits(patient=patient, before=appointment.start)
+        )
+        transcripts = previous_transcripts_get(user=request.user, visits=previous_visits)
+        for visit in previous_visits:
+            visit.sidebar_transcript = transcripts.get(visit.pk, [])
+            if visit.sidebar_transcript:  # its words are in the page: a read of them
+                services.record_access(
+                    viewer=request.user,
+                    appointment=visit,
+                    what=AccessLogEntry.What.TRANSCRIPT,
+                    action=AccessLogEntry.Action.VIEW,
+                    channel=AccessLogEntry.Channel.VISIT_ROOM,
+                    record=f"{len(visit.sidebar_transcript)} segments, in the sidebar",
+                )
         context |= {
             "chart": patient,
-            "previous_visits": selectors.patient_previous_visits(
-                patient=patient, before=appointment.start
-            ),
+            "previous_visits": previous_visits,
             "note": selectors.visit_note_for(appointment=appointment),
         }
     return render(request, "rooms/room.html", context)

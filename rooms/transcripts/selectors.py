@@ -11,7 +11,13 @@ from django.db.models import QuerySet
 from clinic.errors import NotFoundError, NotSignedInError, NotYoursError, PermissionDeniedError
 from rooms.transcripts.models import DraftNote, Transcription, TranscriptSegment
 from visits.models import Appointment, AppointmentStatus, Role
-from visits.selectors import Capability, appointment_get, appointment_require, user_is_signed_in
+from visits.selectors import (
+    Capability,
+    appointment_get,
+    appointment_require,
+    appointment_role_of,
+    user_is_signed_in,
+)
 
 NO_SUCH_SEGMENT = "No such transcript segment."
 NO_DRAFT_NOTE = "No draft note has been asked for this visit."
@@ -105,4 +111,22 @@ def draft_note_latest_get(*, user, appointment_id: int) -> DraftNote:
     found = draft.first()
     if found is None:
         raise NotFoundError(NO_DRAFT_NOTE)
+    return found
+
+
+def previous_transcripts_get(*, user, visits) -> dict[int, list[TranscriptSegment]]:
+    """For the doctor's sidebar: the segments of each earlier visit whose transcript `user`
+    may read (their own visits with the patient; another doctor's transcript is not theirs),
+    by appointment id; visits without a transcript are left out."""
+    readable = [
+        visit.pk
+        for visit in visits
+        if appointment_role_of(user=user, appointment=visit) in (Role.DOCTOR, Role.ADMIN)
+    ]
+    found: dict[int, list[TranscriptSegment]] = {}
+    segments = TranscriptSegment.objects.filter(appointment_id__in=readable).order_by(
+        "appointment_id", "start_ms", "pk"
+    )
+    for segment in segments:
+        found.setdefault(segment.appointment_id, []).append(segment)
     return found

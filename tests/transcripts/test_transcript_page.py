@@ -66,15 +66,30 @@ def test_a_visit_without_one_says_so(client, visit):
     assert b"This visit has no transcript." in client.get(page(visit)).content
 
 
-def test_the_patients_past_visits_and_the_doctors_sidebar_link_to_it(client, visit):
+def test_the_patients_past_visits_link_to_it(client, visit):
     client.force_login(visit.patient.user)
     assert page(visit).encode() in client.get(reverse("portal:home")).content
+
+
+def test_the_doctors_sidebar_shows_their_earlier_visits_transcripts_and_logs_it(client, visit):
+    segments = make_transcript(visit)
+    by_another = make_appointment(
+        patient=visit.patient, start=at(days=-2), status=AppointmentStatus.COMPLETED
+    )
+    theirs = make_transcript(by_another)
+    theirs[0].text = "Another doctor's visit, not this doctor's to read."
+    theirs[0].save()
     today = make_appointment(
         doctor=visit.doctor, patient=visit.patient, start=at(minutes=5), status="confirmed"
     )
     client.force_login(visit.doctor.user)
-    room = client.get(reverse("rooms:room", args=[today.room_id]))
-    assert page(visit).encode() in room.content  # under the previous visit
+
+    room = client.get(reverse("rooms:room", args=[today.room_id])).content.decode()
+
+    assert segments[1].text in room and page(visit) in room
+    assert "not this doctor's to read" not in room and page(by_another) not in room
+    entry = AccessLogEntry.objects.get(what=AccessLogEntry.What.TRANSCRIPT)
+    assert (entry.appointment_id, entry.channel) == (visit.id, AccessLogEntry.Channel.VISIT_ROOM)
 
 
 def test_the_doctor_has_a_recording_transcribed_from_the_recordings_page(client, recordings_store):
