@@ -26,6 +26,7 @@ def test_percentile_is_the_nearest_rank():
     assert percentile(values, 0.50) == 10
     assert percentile(values, 0.95) == 19
     assert percentile(values, 1.0) == 20
+    assert percentile([5.0, 1.0, 4.0, 2.0, 3.0], 0.50) == 3  # rank 2.5 rounds up
     assert percentile([3.5], 0.95) == 3.5
     assert math.isnan(percentile([], 0.5))
 
@@ -79,6 +80,7 @@ def test_a_turn_cut_in_two_ends_at_its_last_segment_and_words_of_no_turn_count_f
     ]
     latencies = end_of_turn_latencies(TURNS, SENT_AT, arrivals)
     assert latencies[2] == pytest.approx(0.9)
+    assert latencies[0] is None  # the hallucination went to no turn of the doctor's
     assert latencies[3] is None
 
 
