@@ -1,8 +1,8 @@
 """Transcription benchmark: word error rate, real-time factor, CPU and end-of-turn latency of each
 speech engine on the synthetic clinic dialogue after an Opus round trip, on this machine.
 
-    .venv/bin/python bench/transcription.py                       # both engines, ~4-5 minutes
-    .venv/bin/python bench/transcription.py --engine local        # the default engine only
+    .venv/bin/python bench/transcription.py                       # both engines, ~6 minutes
+    .venv/bin/python bench/transcription.py --engine local        # the default engine, ~3 minutes
     .venv/bin/python bench/transcription.py --quick               # the first 4 turns, a smoke run
 
 The dialogue is tests/transcripts/dialogue.py's (10 turns, two espeak-ng voices, 52.6 s; each
