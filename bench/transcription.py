@@ -92,6 +92,7 @@ BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
 PIECE_MS = (20, 100)  # the streaming path is fed pieces of this many ms
 QUICK_TURNS = 4
 TRAILING_SILENCE_MS = 2_000  # after the dialogue, so its last turn ends as the others do
+WARM_UP_QUIET_SECONDS = 3  # no segment for this long: the warm-up is over
 SEGMENT_WAIT_SECONDS = 20  # after the last frame, for the segments still owed
 SEED = 20261203
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -376,7 +377,6 @@ async def live_run(server, visit: dict, dialogue: Dialogue, sides: dict[str, byt
         arrivals: list[tuple[float, str, str]] = []
         problems: list[dict] = []
         closed: set[int] = set()
-        segment_seen = asyncio.Event()
         backlog: dict[int, float] = {}  # per stream: the most audio sent and not yet recognised
         measuring_from = math.inf  # acks of the warm-up are not counted
 
@@ -392,7 +392,6 @@ async def live_run(server, visit: dict, dialogue: Dialogue, sides: dict[str, byt
                     segment = frame["segment"]
                     speaker = speaker_of.get(segment["speaker"]["user_id"], "?")
                     arrivals.append((arrived, speaker, segment["text"]))
-                    segment_seen.set()
                 elif kind == "audio.ack" and arrived >= measuring_from:
                     behind = (frame["received_ms"] - frame["recognised_ms"]) / 1000
                     backlog[frame["stream"]] = max(behind, backlog.get(frame["stream"], 0.0))
@@ -408,12 +407,22 @@ async def live_run(server, visit: dict, dialogue: Dialogue, sides: dict[str, byt
             first = dialogue.turn_pcm[dialogue.turns.index(dialogue.turns_of(speaker)[0])]
             for frame in frames(first + bytes(SAMPLE_RATE * 2)):
                 await audio.send(bytes([number]) + frame)
-        deadline = time.monotonic() + 60
-        while {s for _, s, _ in arrivals} != set(SPEAKERS) and time.monotonic() < deadline:
-            segment_seen.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(segment_seen.wait(), 1)
-        await asyncio.sleep(1)
+        # Then silence in real time, as a page sends it (a server VAD hears a pause only in audio
+        # that comes), until each speaker has a segment and none has come for
+        # WARM_UP_QUIET_SECONDS: an engine may cut the warm-up turn in pieces, and a late piece
+        # would count as heard.
+        silence = bytes(FRAME_MS * BYTES_PER_MS)
+        quiet_since = began = time.monotonic()
+        seen = 0
+        while time.monotonic() - began < 60:
+            await asyncio.sleep(FRAME_MS / 1000)
+            for number in streams.values():
+                await audio.send(bytes([number]) + silence)
+            if len(arrivals) > seen:
+                seen, quiet_since = len(arrivals), time.monotonic()
+            heard_both = {s for _, s, _ in arrivals} == set(SPEAKERS)
+            if heard_both and time.monotonic() - quiet_since >= WARM_UP_QUIET_SECONDS:
+                break
         warm_up_segments = len(arrivals)
 
         side_frames = {
@@ -458,7 +467,7 @@ async def live_run(server, visit: dict, dialogue: Dialogue, sides: dict[str, byt
             with contextlib.suppress(Exception):
                 await ws.close()
 
-    measured = arrivals[warm_up_segments:]
+    measured = [a for a in arrivals[warm_up_segments:] if a[0] >= started]
     latencies = end_of_turn_latencies(dialogue.turns, sent_at, measured)
     got = [value for value in latencies if value is not None]
     audio_seconds = count * FRAME_MS / 1000
