@@ -1,7 +1,7 @@
 """Transcription benchmark: word error rate, real-time factor, CPU and end-of-turn latency of each
 speech engine on the synthetic clinic dialogue after an Opus round trip, on this machine.
 
-    .venv/bin/python bench/transcription.py                       # both engines, ~6 minutes
+    .venv/bin/python bench/transcription.py                       # both engines, 4.5-6 minutes
     .venv/bin/python bench/transcription.py --engine local        # the default engine, ~3 minutes
     .venv/bin/python bench/transcription.py --quick               # the first 4 turns, a smoke run
 
