@@ -16,6 +16,7 @@ from tests.live_server import (
     answers_healthz,
     development_environment,
     manage,
+    migrated_sqlite,
 )
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -64,9 +65,9 @@ TEMPLATE_MAX_AGE_SECONDS = 10 * 60
 
 
 class DemoClinicTemplate:
-    """The demo clinic migrated and seeded once (`manage migrate`, `manage seed_demo`: ~10 s of
-    subprocesses) into a SQLite file, copied for each test so that none sees another's writes;
-    seeded again once older than TEMPLATE_MAX_AGE_SECONDS."""
+    """The demo clinic migrated (migrated_sqlite) and seeded (`manage seed_demo`) once into a
+    SQLite file, copied for each test so that none sees another's writes (~10 s of subprocesses
+    per test otherwise); seeded again once older than TEMPLATE_MAX_AGE_SECONDS."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / "demo-clinic.sqlite3"
@@ -78,7 +79,7 @@ class DemoClinicTemplate:
     def _build(self) -> None:
         for leftover in self.path.parent.glob(f"{self.path.name}*"):
             leftover.unlink()
-        manage(self.env, "migrate", "-v0")
+        migrated_sqlite(self.path)
         self.seeded_at = time.monotonic()
         manage(self.env, "seed_demo")
 
