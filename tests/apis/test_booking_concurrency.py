@@ -76,8 +76,7 @@ def booking_server(request, tmp_path_factory):
             settings = {"DATABASE_URL": f"sqlite:///{settings['SQLITE_PATH']}"}
     server = None
     try:
-        env = production_environment(**settings)
-        manage(env, "migrate", "--noinput")
+        env = production_environment(**settings)  # a migrated database (live_stack)
         seed = _output_line(manage(env, "shell", "-c", _SEED), "BOOKING_SEED")
         server = LiveServer(
             env, folder / f"daphne-booking-{request.param}.log", name=f"booking-{request.param}"

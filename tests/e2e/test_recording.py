@@ -25,7 +25,7 @@ from tests.e2e.visit import (
     join_as_doctor_and_patient,
     screenshot,
 )
-from tests.live_server import LiveServer, LiveWorker, development_environment, manage
+from tests.live_server import LiveServer, LiveWorker, development_environment
 
 pytestmark = pytest.mark.slow
 
@@ -40,20 +40,18 @@ CHUNK_PUT = "/chunks/"
 
 
 @pytest.fixture
-def recording_clinic(tmp_path, media_mode):
-    """The demo clinic (fresh SQLite, DEBUG on, as `make run`) with its recordings worker, a
-    recordings key of the test's own, the media under the test's folder and the short
-    timings above, in the media mode under test."""
+def recording_clinic(tmp_path, demo_clinic_database, media_mode):
+    """The demo clinic (the test's own freshly seeded SQLite copy, DEBUG on, as `make run`) with
+    its recordings worker, a recordings key of the test's own, the media under the test's folder
+    and the short timings above, in the media mode under test."""
     env = development_environment(
-        SQLITE_PATH=str(tmp_path / "e2e.sqlite3"),
+        SQLITE_PATH=str(demo_clinic_database),
         ICE_SERVERS="stun:127.0.0.1:9",
         RECORDINGS_KEY=urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         MEDIA_ROOT=str(tmp_path / "media"),
         **RECORDING_ENV,
         **media_mode,
     )
-    manage(env, "migrate", "-v0")
-    manage(env, "seed_demo")
     with (
         LiveServer(env, tmp_path / "daphne.log") as server,
         LiveWorker(env, tmp_path / "worker.log") as worker,

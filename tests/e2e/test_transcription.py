@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.visit import HOOK, REMOTE_VIDEO_PLAYS, TIMEOUT, join_as_doctor_and_patient
-from tests.live_server import LiveServer, development_environment, manage
+from tests.live_server import LiveServer, development_environment
 from tests.transcripts.dialogue import DOCTOR, PATIENT, normalise, synthesise
 
 pytestmark = pytest.mark.slow
@@ -43,17 +43,15 @@ def dialogue():
 
 
 @pytest.fixture
-def transcription_clinic(tmp_path):
-    """The demo clinic (fresh SQLite, DEBUG on, as `make run`), peer-to-peer, with the default
-    (local) transcription engine."""
+def transcription_clinic(tmp_path, demo_clinic_database):
+    """The demo clinic (the test's own freshly seeded SQLite copy, DEBUG on, as `make run`),
+    peer-to-peer, with the default (local) transcription engine."""
     env = development_environment(
-        SQLITE_PATH=str(tmp_path / "e2e.sqlite3"),
+        SQLITE_PATH=str(demo_clinic_database),
         MEDIA_ROOT=str(tmp_path / "media"),
         ICE_SERVERS="stun:127.0.0.1:9",
         TRANSCRIPTION_ENGINE="local",
     )
-    manage(env, "migrate", "-v0")
-    manage(env, "seed_demo")
     with LiveServer(env, tmp_path / "daphne.log") as server:
         yield server.http_url
         assert server.errors() == [], server.log_tail()

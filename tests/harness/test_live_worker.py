@@ -7,7 +7,12 @@ import time
 
 import pytest
 
-from tests.live_server import LiveWorker, ServerDidNotStart, manage, production_environment
+from tests.live_server import (
+    LiveWorker,
+    ServerDidNotStart,
+    migrated_sqlite,
+    production_environment,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +26,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_the_worker_starts_takes_the_periodic_tasks_and_stops(tmp_path):
-    env = production_environment(SQLITE_PATH=str(tmp_path / "worker.sqlite3"))
-    manage(env, "migrate", "-v0")
+    env = production_environment(SQLITE_PATH=migrated_sqlite(tmp_path / "worker.sqlite3"))
 
     with LiveWorker(env, tmp_path / "worker.log") as worker:
         pid = worker.pid

@@ -21,7 +21,12 @@ from rooms.recordings.models import Recording
 from rooms.recordings.services import lifecycle
 from rooms.recordings.services.lifecycle import recordings_sweep
 from tests.live_seed import seed
-from tests.live_server import LiveServer, LiveWorker, manage, production_environment
+from tests.live_server import (
+    LiveServer,
+    LiveWorker,
+    migrated_sqlite,
+    production_environment,
+)
 from tests.recordings.live_recording import (
     media,
     start_recording,
@@ -169,11 +174,10 @@ def test_a_worker_process_finalises_a_recording_uploaded_over_http(tmp_path):
     them into the file the API then serves."""
     pieces = timeslices(make_webm(seconds=6), seconds=6)
     env = production_environment(
-        SQLITE_PATH=str(tmp_path / "live.sqlite3"),
+        SQLITE_PATH=migrated_sqlite(tmp_path / "live.sqlite3"),
         MEDIA_ROOT=str(tmp_path / "media"),
         RECORDINGS_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     )
-    manage(env, "migrate", "-v0")
     [visit] = seed(env, visits=1, prefix="worker")["visits"]
     doctor = visit["doctor"]["token"]
     recording_id = start_recording(env, visit["id"])

@@ -6,7 +6,9 @@ Not a test module; the live tests import it as tests.rooms_live.live_stack.
 """
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -21,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests import live_seed
-from tests.live_server import free_port, manage
+from tests.live_server import free_port, migrate_database, migrated_sqlite
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 # The suite's database on the local server when the run sets no REDIS_URL (0 is left to an app).
@@ -66,28 +68,57 @@ class LiveDatabase:
             self._drop()
 
 
-def create_postgres_database(server_url: str) -> LiveDatabase:
+def _create_postgres(admin: str, name: str, template: str | None = None) -> None:
     import psycopg
     from psycopg import sql
 
-    name = f"clinic_meet_live_{secrets.token_hex(4)}"
-    admin = _maintenance_url(server_url)
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
     with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        connection.execute(create)
 
-    def drop() -> None:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
+def _drop_postgres(admin: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _database_url(server_url: str, name: str) -> str:
     parts = urlsplit(server_url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
-    return LiveDatabase("postgresql", {"DATABASE_URL": url}, drop)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+@functools.cache
+def _migrated_postgres_template(server_url: str) -> str:
+    """A database migrated once per run on the server (`manage migrate` takes seconds), that
+    each live test's database is created from; dropped when the interpreter exits."""
+    admin = _maintenance_url(server_url)
+    name = f"clinic_meet_live_template_{secrets.token_hex(4)}"
+    _create_postgres(admin, name)
+    atexit.register(_drop_postgres, admin, name)
+    migrate_database(DATABASE_URL=_database_url(server_url, name))
+    return name
+
+
+def create_postgres_database(server_url: str) -> LiveDatabase:
+    """A database of the caller's own on the server, with every migration applied."""
+    admin = _maintenance_url(server_url)
+    template = _migrated_postgres_template(server_url)
+    name = f"clinic_meet_live_{secrets.token_hex(4)}"
+    _create_postgres(admin, name, template)
+    url = _database_url(server_url, name)
+    return LiveDatabase("postgresql", {"DATABASE_URL": url}, lambda: _drop_postgres(admin, name))
 
 
 def create_sqlite_database(folder: Path) -> LiveDatabase:
-    path = folder / f"live-{secrets.token_hex(4)}.sqlite3"
+    """A SQLite database of the caller's own in `folder`, with every migration applied."""
+    path = Path(migrated_sqlite(folder / f"live-{secrets.token_hex(4)}.sqlite3"))
 
     def drop() -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -100,10 +131,9 @@ IDLE_RECEIVE_PROBE = "tests.rooms_live.live_stack:idle_receive_times_out"
 
 
 def seed(env: dict[str, str], visits: int) -> dict:
-    """Migrate the database in `env` and fill it (once per database: usernames repeat):
+    """Fill the (migrated) database in `env` (once per database: usernames repeat):
     `visits` open visits, a patient with no visit (`stranger`), the first doctor's `password`,
     and whether the server's channel layer has the idle-receive bug."""
-    manage(env, "migrate", "--noinput")
     password = secrets.token_urlsafe(12)
     data = live_seed.seed(
         env, visits=visits, stranger=True, doctor_password=password, probes=[IDLE_RECEIVE_PROBE]
