@@ -37,8 +37,8 @@ English model in the wheel) is measured in the same run, engine direct (its own 
 cutting the turns, its English model, no prompt: it takes none), when the `bench` extra is
 installed (`make install` does, with `dev`); measured here: word error rate 0.57 after Opus and
 0.78 clean on this espeak-ng dialogue, real-time factor ~0.6 on one thread, against local's
-0.07-0.10 and 0.07-0.26. The media notes (../shared/docs/media-notes.md) found it better on a
-Piper voice (0.10), still no better than faster-whisper with the visit vocabulary (0.019).
+0.07-0.10 and 0.07-0.26. Measured earlier on a Piper voice it did better (0.10), still no better
+than faster-whisper with the visit vocabulary (0.019).
 
 Prints the figures beside the issue's goals (local WER <= 15%, RTF <= 0.3, latency p50 <= 1.5 s)
 and writes bench/results/transcription-<timestamp>.json. Exit status 1 when a live run failed

@@ -168,6 +168,7 @@ def signals_kept():
 # --- The worker's run ------------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)  # the worker takes its task in a transaction of its own
 def test_the_worker_transcribes_the_recording_with_the_local_engine(
     consented, dialogue, django_capture_on_commit_callbacks, signals_kept
 ):
