@@ -10,27 +10,16 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from clinic.errors import ApplicationError
+from rooms.consent.admin import CaptureConsentInline, is_clinic_staff
 from rooms.recordings.models import Recording, RecordingConsent
 from rooms.recordings.services.deletion import DELETE_REASON_MAX_LENGTH, recording_delete
-from visits.admin import ReadOnlyAdmin, ReadOnlyInline
+from visits.admin import ReadOnlyAdmin
 from visits.admin_audit import AccessAuditedAdmin
 from visits.models import AccessLogEntry
 
 
-def _is_clinic_staff(request) -> bool:
-    # Recordings are not in the clinic staff group's model permissions (the `visits` app's):
-    # the access rule decides. Clinic staff (and superusers) see them; staff alone delete.
-    return request.user.is_active and request.user.is_clinic_staff
-
-
-class RecordingConsentInline(ReadOnlyInline):
+class RecordingConsentInline(CaptureConsentInline):
     model = RecordingConsent
-    fields = ("at", "user", "role", "decision")
-    readonly_fields = fields
-    ordering = ("at", "pk")
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return _is_clinic_staff(request)
 
 
 class RecordingDeleteForm(forms.Form):
@@ -97,13 +86,13 @@ class RecordingAdmin(AccessAuditedAdmin, ReadOnlyAdmin):
         return obj.appointment.patient, obj.appointment
 
     def has_module_permission(self, request) -> bool:
-        return _is_clinic_staff(request)
+        return is_clinic_staff(request)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return _is_clinic_staff(request)
+        return is_clinic_staff(request)
 
     def has_delete_recording_permission(self, request) -> bool:
-        return _is_clinic_staff(request)
+        return is_clinic_staff(request)
 
     @admin.action(description="Delete recording…", permissions=["delete_recording"])
     def delete_recordings(self, request, queryset):

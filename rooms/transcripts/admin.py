@@ -7,26 +7,15 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from rooms.consent.admin import CaptureConsentInline, is_clinic_staff
 from rooms.transcripts.models import Transcription, TranscriptionConsent
-from visits.admin import ReadOnlyAdmin, ReadOnlyInline
+from visits.admin import ReadOnlyAdmin
 from visits.admin_audit import AccessAuditedAdmin
 from visits.models import AccessLogEntry
 
 
-def _is_clinic_staff(request) -> bool:
-    # Not in the clinic staff group's model permissions (the `visits` app's): the access rule
-    # decides, as for recordings.
-    return request.user.is_active and request.user.is_clinic_staff
-
-
-class TranscriptionConsentInline(ReadOnlyInline):
+class TranscriptionConsentInline(CaptureConsentInline):
     model = TranscriptionConsent
-    fields = ("at", "user", "role", "decision")
-    readonly_fields = fields
-    ordering = ("at", "pk")
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return _is_clinic_staff(request)
 
 
 @admin.register(Transcription)
@@ -68,7 +57,7 @@ class TranscriptionAdmin(AccessAuditedAdmin, ReadOnlyAdmin):
         return obj.appointment.patient, obj.appointment
 
     def has_module_permission(self, request) -> bool:
-        return _is_clinic_staff(request)
+        return is_clinic_staff(request)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return _is_clinic_staff(request)
+        return is_clinic_staff(request)

@@ -52,22 +52,14 @@ def _transcript_status(appointment: Appointment) -> TranscriptStatus:
     return TranscriptStatus.OFF
 
 
-def transcript_require_readable(*, user, appointment: Appointment) -> Role:
-    """`user`'s role if they may read the visit's transcript now, or the refusal."""
-    role = appointment_require(
-        user=user, appointment=appointment, capability=Capability.VIEW_TRANSCRIPT
-    )
-    if role == Role.PATIENT and appointment.status not in VISIT_OVER:
-        raise PermissionDeniedError("The transcript is yours to read once the visit is over.")
-    return role
-
-
 def transcript_get(*, user, appointment_id: int) -> Transcript:
-    """The visit's transcript (every segment, in time order), if `user` may read it."""
+    """The visit's transcript (every segment, in time order), if `user` may read it now."""
     appointment = appointment_get(
         user=user, appointment_id=appointment_id, capability=Capability.VIEW_TRANSCRIPT
     )
-    transcript_require_readable(user=user, appointment=appointment)
+    role = appointment_role_of(user=user, appointment=appointment)
+    if role == Role.PATIENT and appointment.status not in VISIT_OVER:
+        raise PermissionDeniedError("The transcript is yours to read once the visit is over.")
     segments = TranscriptSegment.objects.filter(appointment=appointment).order_by("start_ms", "pk")
     return Transcript(
         appointment=appointment, status=_transcript_status(appointment), segments=segments

@@ -18,6 +18,7 @@ from rooms.selectors import room_group
 from rooms.transcripts.models import DraftNote, TranscriptSegment
 from rooms.transcripts.scribe import (
     RESPONSE_FORMAT,
+    SECTIONS,
     DraftAnswerError,
     draft_note_messages,
     draft_note_read,
@@ -116,16 +117,13 @@ def draft_note_frame(draft: DraftNote) -> dict:
     return {
         "id": draft.pk,
         "status": draft.status,
-        "sections": {name: draft.sections.get(name, "") for name in _SECTION_NAMES},
-        "cited_segments": {name: draft.cited_segments.get(name, []) for name in _SECTION_NAMES},
+        "sections": {name: draft.sections.get(name, "") for name in SECTIONS},
+        "cited_segments": {name: draft.cited_segments.get(name, []) for name in SECTIONS},
         "model": draft.model,
         "failure": draft.failure,
         "requested_at": draft.requested_at.isoformat(),
         "finished_at": draft.finished_at.isoformat() if draft.finished_at else None,
     }
-
-
-_SECTION_NAMES = ("subjective", "objective", "assessment", "plan")
 
 
 def _tell_the_room(draft: DraftNote) -> None:
