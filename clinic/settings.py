@@ -323,6 +323,12 @@ TURN_KEY_ID = env_str("TURN_KEY_ID", "")
 TURN_KEY_API_TOKEN = env_str("TURN_KEY_API_TOKEN", "")
 TURN_CREDENTIAL_TTL_SECONDS = env_int("TURN_CREDENTIAL_TTL_SECONDS", 86_400, minimum=600)
 ICE_SERVERS = env_list("ICE_SERVERS", ["stun:stun.cloudflare.com:3478"])
+# End-to-end encryption of the visit's media (MLS in the browsers; docs/e2ee.md): "off",
+# "optional" (the doctor turns it on for a visit) or "required" (no call starts without it).
+E2EE_MODES = ("off", "optional", "required")
+E2EE = env_str("E2EE", "optional")
+if E2EE not in E2EE_MODES:
+    raise ImproperlyConfigured(f"E2EE must be one of {', '.join(E2EE_MODES)}, got {E2EE!r}.")
 MAX_WEBCAM_BITRATE = env_int("MAX_WEBCAM_BITRATE", 1_200_000, minimum=1)
 MAX_WEBCAM_FRAMERATE = env_int("MAX_WEBCAM_FRAMERATE", 24, minimum=1)
 MAX_WEBCAM_QUALITY_LEVEL = env_int("MAX_WEBCAM_QUALITY_LEVEL", 1080, minimum=1)

@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0
 # Last-seen times are written at most this often per connection.
 TOUCH_SECONDS = 2.0
+# `mls` frames a connection may send: a rate a second, and a burst.
+MLS_FRAMES_PER_SECOND = 2.0
+MLS_FRAMES_BURST = 20
 # Errors (bad frames, floods) a connection may cause before it is closed as abusive.
 ABUSE_LIMIT = 200
 # The channel layer (Redis) may fail this long before the socket closes with UNAVAILABLE (the
@@ -173,6 +176,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.groups.append(user_sockets_group(self.access.user_id))
         await self.channel_layer.group_add(self.groups[-1], self.channel_name)
         self.bucket = TokenBucket(rate=50, burst=100)
+        # MLS messages come a few per join or leave; more is a page in a loop, or abuse.
+        self.mls_bucket = TokenBucket(rate=MLS_FRAMES_PER_SECOND, burst=MLS_FRAMES_BURST)
         self.errors = 0
         self.last_frame = self.last_touch = time.monotonic()
         self.status = None
@@ -260,6 +265,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._chat(fields["text"], fields.get("client_id"))
         elif frame_type in CAPTURE_FRAMES:
             await self._capture(frame_type, fields)
+        elif frame_type == ClientFrame.E2EE_ON:
+            await services.turn_on_e2ee(access, me)
+        elif frame_type == ClientFrame.MLS:
+            if not self.mls_bucket.take():
+                raise ProtocolError("rate_limited", "Too many MLS messages; slow down.")
+            await services.relay_mls(access, me, fields["kind"], fields["data"], fields["to"])
 
     async def _capture(self, frame_type: str, fields: dict) -> None:
         """The consent frames of a recording or a transcription (one rule: rooms.consent)."""
@@ -367,6 +378,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 text_data=f'{{"type":"{ServerFrame.SIGNAL}","from":{sender},'
                 f'"data":{event["data_json"]}}}'
             )
+
+    async def room_mls(self, event: dict) -> None:
+        """An MLS message for us (services.relay_mls), passed on as it came."""
+        if self.participant_id and self.status == ADMITTED:
+            frame = {"type": ServerFrame.MLS, **{k: event[k] for k in ("from", "kind", "data")}}
+            await self.send(text_data=json.dumps(frame))
 
     async def room_chat(self, event: dict) -> None:
         frame = event["frame"]

@@ -26,3 +26,19 @@ class ChatMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender} at {self.created_at:%Y-%m-%d %H:%M}: {self.text[:40]}"
+
+
+class VisitEncryption(models.Model):
+    """A visit whose media its doctor put under end-to-end encryption (E2EE=optional). There is
+    no turning it off for that visit: a privacy promise made in the call is not taken back."""
+
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.CASCADE, related_name="encryption"
+    )
+    turned_on_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    turned_on_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.appointment}: end-to-end encrypted since {self.turned_on_at:%Y-%m-%d %H:%M}"

@@ -6,6 +6,7 @@ answers with an `error` frame while the socket stays open.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -53,6 +54,7 @@ class ServerFrame(StrEnum):
     PONG = "pong"
     ERROR = "error"
     DRAFT_NOTE = "draft_note.ready"  # to the doctor: the AI scribe's draft is ready (or failed)
+    MLS = "mls"  # an MLS message relayed from another participant (end-to-end encryption)
 
 
 class ClientFrame(StrEnum):
@@ -73,6 +75,17 @@ class ClientFrame(StrEnum):
     TRANSCRIPTION_REQUEST = "transcription.request"
     TRANSCRIPTION_CONSENT = "transcription.consent"
     TRANSCRIPTION_STOP = "transcription.stop"
+    E2EE_ON = "e2ee.on"
+    MLS = "mls"
+
+
+class MlsKind(StrEnum):
+    """An `mls` frame's `kind`: what the opaque message is, which says who it goes to."""
+
+    KEY_PACKAGE = "key_package"  # a member's, to the doctor (the group's committer)
+    WELCOME = "welcome"  # the doctor's, to the one participant it adds (`to`)
+    COMMIT = "commit"  # the doctor's, to everyone else admitted
+    REQUEST = "request"  # the doctor's, to everyone else admitted: "send me a key package"
 
 
 class ConsentDecision(StrEnum):
@@ -84,6 +97,9 @@ class ConsentDecision(StrEnum):
 
 
 MAX_FRAME_BYTES = 64 * 1024
+# An MLS message's base64 text (a two-person group's welcome is about 1 KB; room to grow).
+MAX_MLS_MESSAGE_CHARS = 48 * 1024
+MLS_MESSAGE_PATTERN = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 MAX_ID_LENGTH = 64
 MAX_TRACKS = 16  # tracks one `tracks` frame announces (a page publishes a few)
 TRACK_KINDS = ("audio", "video")
@@ -99,6 +115,7 @@ def page_constants() -> dict[str, Any]:
         "clientFrames": {frame.name: frame.value for frame in ClientFrame},
         "maxTracks": MAX_TRACKS,
         "consentDecisions": {decision.name: decision.value for decision in ConsentDecision},
+        "mlsKinds": {kind.name: kind.value for kind in MlsKind},
     }
 
 
@@ -277,6 +294,23 @@ def _transcription_consent(frame: dict) -> dict:
     return {**_transcription_id(frame), **_decision(frame)}
 
 
+def _mls(frame: dict) -> dict:
+    """Checked for shape only: the server is the delivery service, and never reads a message."""
+    kind = frame.get("kind")
+    if not isinstance(kind, str) or kind not in set(MlsKind):
+        choices = ", ".join(f"'{choice}'" for choice in MlsKind)
+        raise ProtocolError("invalid_field", f"'kind' must be one of {choices}.")
+    fields: dict[str, Any] = {"kind": MlsKind(kind), "data": "", "to": None}
+    if kind != MlsKind.REQUEST:
+        data = _text(frame, "data", max_length=MAX_MLS_MESSAGE_CHARS)
+        if len(data) % 4 or not MLS_MESSAGE_PATTERN.fullmatch(data):
+            raise ProtocolError("invalid_field", "'data' must be base64 (an encoded MLS message).")
+        fields["data"] = data
+    if kind == MlsKind.WELCOME:
+        fields["to"] = _text(frame, "to", max_length=MAX_ID_LENGTH)
+    return fields
+
+
 PARSERS = {
     ClientFrame.PING: _no_fields,
     ClientFrame.ADMIT: _target,
@@ -293,6 +327,8 @@ PARSERS = {
     ClientFrame.TRANSCRIPTION_REQUEST: _no_fields,
     ClientFrame.TRANSCRIPTION_CONSENT: _transcription_consent,
     ClientFrame.TRANSCRIPTION_STOP: _transcription_id,
+    ClientFrame.E2EE_ON: _no_fields,
+    ClientFrame.MLS: _mls,
 }
 
 

@@ -6,9 +6,11 @@ proxy all ask here."""
 from dataclasses import dataclass
 from uuid import UUID
 
+from django.conf import settings
 from django.utils import timezone
 
 from clinic.errors import NotFoundError, NotSignedInError
+from rooms.models import VisitEncryption
 from visits.models import Appointment, Role
 from visits.selectors import Capability, appointment_require, room_require_open, user_is_signed_in
 
@@ -83,3 +85,15 @@ def room_access_get(*, user, room_id) -> RoomAccess:
         room=appointment.room_id.hex,
         closes_at=window.closes_at.timestamp(),
     )
+
+
+def visit_encryption_get(*, appointment_id: int) -> dict:
+    """The `e2ee` object of room.state: the clinic's E2EE mode, and whether this visit's media
+    is end-to-end encrypted (always under "required", never under "off", once its doctor turned
+    it on under "optional")."""
+    mode = settings.E2EE
+    if mode == "optional":
+        on = VisitEncryption.objects.filter(appointment_id=appointment_id).exists()
+    else:
+        on = mode == "required"
+    return {"mode": mode, "on": on}

@@ -21,11 +21,18 @@ from clinic.errors import ApplicationError
 from rooms.calls.sessions import close_sessions_of
 from rooms.consent.models import CaptureConsent
 from rooms.consent.rules import CaptureRules
-from rooms.models import ChatMessage
-from rooms.protocol import CloseCode, ConsentDecision, ProtocolError, RoomClosed, ServerFrame
+from rooms.models import ChatMessage, VisitEncryption
+from rooms.protocol import (
+    CloseCode,
+    ConsentDecision,
+    MlsKind,
+    ProtocolError,
+    RoomClosed,
+    ServerFrame,
+)
 from rooms.recordings.selectors import recording_live_get
 from rooms.recordings.services.consent import RECORDING_RULES
-from rooms.selectors import RoomAccess, audio_group
+from rooms.selectors import RoomAccess, audio_group, visit_encryption_get
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
 from rooms.transcripts.live import transcription_live_get
 from rooms.transcripts.services.consent import TRANSCRIPTION_RULES
@@ -293,6 +300,73 @@ async def relay_signal(access: RoomAccess, sender_pid: str, to: str, data_json: 
         raise ProtocolError("busy", "That participant is not keeping up; try again.") from None
 
 
+# --- End-to-end encryption: the switch, and the server as MLS's delivery service -------------
+
+_visit_encryption = database_sync_to_async(visit_encryption_get)
+
+
+@database_sync_to_async
+def _turn_on_encryption(access: RoomAccess) -> None:
+    VisitEncryption.objects.get_or_create(
+        appointment_id=access.appointment_id, defaults={"turned_on_by_id": access.user_id}
+    )
+
+
+async def turn_on_e2ee(access: RoomAccess, participant_id: str) -> None:
+    """The doctor puts this visit's media under end-to-end encryption (E2EE=optional)."""
+    await _require_doctor(access, participant_id)
+    encryption = await _visit_encryption(appointment_id=access.appointment_id)
+    if encryption["mode"] == "off":
+        raise ProtocolError("e2ee_off", "End-to-end encryption is turned off for this clinic.")
+    if not encryption["on"]:
+        await _turn_on_encryption(access)
+        await _broadcast_changed(access)
+
+
+def _mls_recipients(
+    kind: MlsKind, sender: Participant, to: str | None, admitted: list[Participant]
+) -> list[Participant]:
+    """Who an MLS message goes to, by its kind: the doctor commits; everyone else joins."""
+    others = [p for p in admitted if p.participant_id != sender.participant_id]
+    if kind == MlsKind.KEY_PACKAGE:
+        if sender.role == Role.DOCTOR:
+            raise ProtocolError(
+                "forbidden", "The doctor makes the group; members send key packages."
+            )
+        recipients = [p for p in others if p.role == Role.DOCTOR]
+        if not recipients:
+            raise ProtocolError("not_found", "The doctor is not in the call yet.")
+        return recipients
+    if sender.role != Role.DOCTOR:
+        raise ProtocolError("forbidden", "Only the doctor sends commits and welcomes.")
+    if kind == MlsKind.WELCOME:
+        recipients = [p for p in others if p.participant_id == to]
+        if not recipients:
+            raise ProtocolError("not_found", "No admitted participant with that id.")
+        return recipients
+    return others
+
+
+async def relay_mls(
+    access: RoomAccess, sender_pid: str, kind: MlsKind, data: str, to: str | None
+) -> None:
+    """Pass an MLS message on to the admitted participants its kind names (_mls_recipients).
+
+    The server never reads, keeps or changes it: the browsers' MLS group authenticates every
+    message, so all a server could do is drop one. A waiting patient is never sent one."""
+    sender = await _require_admitted(access, sender_pid)
+    if not (await _visit_encryption(appointment_id=access.appointment_id))["on"]:
+        raise ProtocolError("e2ee_off", "End-to-end encryption is not on for this visit.")
+    participants = await get_room_state_store().participants(access.room)
+    admitted = [p for p in participants if p.status == ADMITTED]
+    event = {"type": "room.mls", "from": sender_pid, "kind": kind.value, "data": data}
+    for recipient in _mls_recipients(kind, sender, to, admitted):
+        try:
+            await get_channel_layer().send(recipient.channel_name, event)
+        except ChannelFull:
+            raise ProtocolError("busy", "That participant is not keeping up; try again.") from None
+
+
 async def update_media(access: RoomAccess, participant_id: str, flags: dict) -> None:
     await _require_member(access, participant_id)
     await get_room_state_store().update(access.room, participant_id, **flags)
@@ -419,6 +493,7 @@ async def state_for(access: RoomAccess, participant_id: str) -> dict:
         "transcription": await _transcription_state(
             appointment_id=access.appointment_id, admitted_user_ids=_admitted_ids(participants)
         ),
+        "e2ee": await _visit_encryption(appointment_id=access.appointment_id),
         "ai": False,
     }
 

@@ -26,7 +26,7 @@ def test_the_final_close_codes_are_the_documented_ones():
 
 def test_the_frame_types_are_the_documented_ones():
     def types(text: str) -> set[str]:
-        return set(re.findall(r'"type": "([a-z._]+)"', text))
+        return set(re.findall(r'"type": "([a-z0-9._]+)"', text))
 
     assert types(_section("Client to server")) == set(ClientFrame) == set(protocol.PARSERS)
     assert types(_section("Server to client")) == set(ServerFrame)
