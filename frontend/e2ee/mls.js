@@ -20,8 +20,7 @@ import {
   processMessage,
   zeroOutUint8Array,
 } from "ts-mls";
-import { defaultClientConfig } from "ts-mls/clientConfig.js";
-import { makeKeyPackageRef, verifyKeyPackage } from "ts-mls/keyPackage.js";
+import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 
 const CIPHERSUITE = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519";
 export const MEDIA_KEY_LABEL = "clinic-meet media v1";
@@ -84,22 +83,6 @@ function identityOfLeaf(leafNode) {
   }
   return decodeIdentity(leafNode.credential.identity);
 }
-
-// ts-mls asks this for every credential it meets (key packages, welcomes' trees, commits):
-// a leaf whose identity is not one of ours makes the whole message fail.
-const clientConfig = {
-  ...defaultClientConfig,
-  authService: {
-    async validateCredential(credential) {
-      try {
-        identityOfLeaf({ credential });
-        return true;
-      } catch {
-        return false;
-      }
-    },
-  },
-};
 
 function decodeMessage(bytes, wireformats) {
   if (!(bytes instanceof Uint8Array)) throw new MlsError("bad_message", "expected a Uint8Array");
@@ -206,7 +189,6 @@ class Member {
         keyPackage.privatePackage,
         [],
         cs,
-        clientConfig,
       );
     });
   }
@@ -226,11 +208,9 @@ class Member {
   addOrReplace(keyPackageBytes) {
     return this.#serial(async () => {
       const state = this.#activeState();
-      const cs = await ciphersuite();
+      // createCommit validates the key package (RFC 9420 §10.1: ciphersuite, version,
+      // signature, lifetime, unique keys) and refuses it otherwise: bad_message.
       const { keyPackage } = decodeMessage(keyPackageBytes, ["mls_key_package"]);
-      if (keyPackage.cipherSuite !== CIPHERSUITE || !(await verifyKeyPackage(keyPackage, cs.signature))) {
-        throw new MlsError("bad_message", "key package signature or ciphersuite invalid");
-      }
       const identity = identityOfLeaf(keyPackage.leafNode);
       const ownLeafIndex = Number(state.privatePath.leafIndex);
       if (identity.userId === this.identity.userId) {
@@ -294,9 +274,6 @@ class Member {
           keyPackage.privatePackage,
           emptyPskIndex,
           cs,
-          undefined,
-          undefined,
-          clientConfig,
         );
         leaves(state); // every member's identity must be one of ours
       } catch (error) {
