@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint jstest format browser espeak node
+.PHONY: install run test lint jstest format browser espeak node bundle
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,10 +62,16 @@ espeak:
 		echo "Installing Debian's espeak-ng for the transcription tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
 
+# The room page's one bundle (MLS, frontend/e2ee -> static/js/room/e2ee/mls.bundle.js), committed;
+# `lint` checks that the committed file is what the sources build to.
+bundle: node_modules/.installed
+	npm run build
+
 lint: install node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	node_modules/.bin/eslint .
+	npm run --silent build:check
 
 format: install
 	$(BIN)/ruff check --fix .

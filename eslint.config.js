@@ -1,15 +1,23 @@
 // ESLint for our own JavaScript: the room page's ES modules (browser) and their unit tests
-// (node's test runner). `make lint` runs it with ruff.
+// (node's test runner), and frontend/ (sources esbuild bundles for the page, and the build
+// script). `make lint` runs it with ruff.
 import js from "@eslint/js";
 import globals from "globals";
 
 export default [
   {
-    ignores: ["node_modules/", "staticfiles/", ".venv/", "test-results/"],
+    // The MLS bundle is generated from frontend/e2ee by `npm run build`.
+    ignores: [
+      "node_modules/",
+      "staticfiles/",
+      ".venv/",
+      "test-results/",
+      "static/js/room/e2ee/mls.bundle.js",
+    ],
   },
   js.configs.recommended,
   {
-    files: ["static/js/**/*.js"],
+    files: ["static/js/**/*.js", "frontend/**/*.js"],
     languageOptions: {
       ecmaVersion: 2024,
       sourceType: "module",
@@ -17,7 +25,7 @@ export default [
     },
   },
   {
-    files: ["tests/js/**/*.mjs", "eslint.config.js"],
+    files: ["tests/js/**/*.mjs", "eslint.config.js", "frontend/**/*.mjs"],
     languageOptions: {
       ecmaVersion: 2024,
       sourceType: "module",
