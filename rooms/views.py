@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 
@@ -103,6 +104,12 @@ def _room_config(request: HttpRequest, appointment, is_doctor: bool) -> dict:
             "maxBitrate": settings.MAX_WEBCAM_BITRATE,
             "maxFramerate": settings.MAX_WEBCAM_FRAMERATE,
             "maxHeight": settings.MAX_WEBCAM_QUALITY_LEVEL,
+        },
+        # End-to-end encryption: the clinic's mode, and the code the page loads only when on.
+        "e2ee": {
+            "mode": settings.E2EE,
+            "bundleUrl": static("js/room/e2ee/mls.bundle.js"),
+            "workerUrl": static("js/room/e2ee/transform-worker.js"),
         },
         # Close codes and frame types, from their one definition (the page repeats none).
         "protocol": page_constants(),

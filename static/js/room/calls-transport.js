@@ -6,7 +6,7 @@ import { CallsLink } from "./calls.js";
 import { LeaveGrace } from "./grace.js";
 
 export class CallsTransport extends EventTarget {
-  constructor({ callsUrl, iceServers, limits, local, send, frames, myUserId }) {
+  constructor({ callsUrl, iceServers, limits, local, send, frames, myUserId, protection, pcOptions }) {
     super();
     this.local = local;
     this.send = send;
@@ -14,7 +14,7 @@ export class CallsTransport extends EventTarget {
     this.myUserId = myUserId;
     this.others = [];
     this.streams = new Map(); // user id -> the MediaStream last handed out for them
-    this.options = { callsUrl, iceServers, limits };
+    this.options = { callsUrl, iceServers, limits, protection, pcOptions };
     this.link = null; // made on the first sync: a waiting patient holds no Calls connection
     this.started = null;
     // Someone left, or reloaded into a new Calls session: stop pulling the sessions nobody

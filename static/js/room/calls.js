@@ -10,8 +10,10 @@ import { limitSender } from "./media.js";
 
 
 export class CallsLink extends EventTarget {
-  constructor({ callsUrl, iceServers, limits }) {
+  constructor({ callsUrl, iceServers, limits, protection = null, pcOptions = {} }) {
     super();
+    // End-to-end encryption (e2ee/protection.js) puts its transforms on each transceiver.
+    this.protection = protection;
     this.callsUrl = callsUrl;
     this.limits = limits;
     this.sessionId = null; // the pushing session, announced to the room
@@ -19,8 +21,8 @@ export class CallsLink extends EventTarget {
     this.queue = Promise.resolve();
     this.pulled = new Map(); // "<session>/<track>" -> {mid, track}
     this.published = []; // [{name, kind}] pushed from the pushing session
-    this.pushPc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
-    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" }); // pulls
+    this.pushPc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle", ...pcOptions });
+    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle", ...pcOptions }); // pulls
     this.pc.addEventListener("connectionstatechange", () =>
       this.dispatchEvent(new CustomEvent("state", { detail: this.pc.connectionState })),
     );
@@ -53,6 +55,9 @@ export class CallsLink extends EventTarget {
           sendEncodings: sendEncodings(track.kind, this.limits),
         }),
       );
+      for (const transceiver of transceivers) {
+        this.protection?.sending(transceiver, transceiver.sender.track.kind);
+      }
       await this.pushPc.setLocalDescription(await this.pushPc.createOffer());
       const answer = await this.api("POST", `sessions/${this.sessionId}/tracks/new`, {
         sessionDescription: { type: "offer", sdp: this.pushPc.localDescription.sdp },
@@ -87,6 +92,10 @@ export class CallsLink extends EventTarget {
       });
       if (result.requiresImmediateRenegotiation) {
         await this.pc.setRemoteDescription(result.sessionDescription);
+        for (const transceiver of this.pc.getTransceivers()) {
+          if (transceiver.currentDirection === "stopped") continue;
+          this.protection?.receiving(transceiver, transceiver.receiver.track.kind);
+        }
         await this.pc.setLocalDescription(await this.pc.createAnswer());
         await this.api("PUT", `sessions/${this.pullSessionId}/renegotiate`, {
           sessionDescription: { type: "answer", sdp: this.pc.localDescription.sdp },

@@ -7,6 +7,9 @@
 import { CallStage } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { $ } from "./dom.js";
+import { E2eePanel } from "./e2ee/panel.js";
+import { MediaProtection, e2eeSupport, peerConnectionOptions } from "./e2ee/protection.js";
+import { E2eeSession } from "./e2ee/session.js";
 import { fetchJson } from "./http.js";
 import { NotesEditor } from "./notes.js";
 import { PeoplePanel } from "./people.js";
@@ -33,6 +36,7 @@ const config = JSON.parse($("room-config").textContent);
 const { closeCodes, finalCloseCodes, serverFrames, clientFrames } = config.protocol;
 const joinedKey = `clinic-meet:joined:${config.roomId}`;
 const transcriptConfig = transcriptSettings(config);
+const e2eeSupported = e2eeSupport().supported;
 
 class Room {
   constructor() {
@@ -56,10 +60,35 @@ class Room {
     this.transcript = null; // the doctor's: the live transcript and its capture
     this.transcriber = null;
     this.draftNote = null;
+    this.prepareEncryption();
     if (config.role === "doctor") {
       this.prepareRecorder();
       this.prepareTranscriber();
     }
+  }
+
+  // End-to-end encryption (e2ee/): the media transforms, the MLS group, what the call shows.
+  prepareEncryption() {
+    this.protection = new MediaProtection({ mode: config.e2ee.mode, workerUrl: config.e2ee.workerUrl });
+    this.e2ee = new E2eeSession({
+      mode: config.e2ee.mode,
+      bundleUrl: config.e2ee.bundleUrl,
+      role: config.role,
+      send: (frame) => this.send(frame),
+      frames: clientFrames,
+      kinds: config.protocol.mlsKinds,
+      protection: this.protection,
+      verifiedKey: `clinic-meet:e2ee-verified:${config.roomId}`,
+    });
+    this.e2eePanel = new E2eePanel({
+      session: this.e2ee,
+      protection: this.protection,
+      supported: e2eeSupported,
+      isDoctor: config.role === "doctor",
+      send: (frame) => this.send(frame),
+      frames: clientFrames,
+      announce: (text) => this.status.announce(text),
+    });
   }
 
   // The doctor's live transcript (transcript/): the panel, shown with what the server kept,
@@ -151,6 +180,8 @@ class Room {
         frames: clientFrames,
         polite: config.role === "patient",
         myUserId: () => this.userId,
+        protection: this.protection,
+        pcOptions: peerConnectionOptions(config.e2ee.mode),
       }),
     );
     if (config.role === "doctor") {
@@ -195,6 +226,8 @@ class Room {
       case serverFrames.CLOSED:
         this.lastNotice = frame.message;
         return;
+      case serverFrames.MLS:
+        return this.e2ee.receive(frame);
       case serverFrames.DRAFT_NOTE:
         return this.draftNote?.received(frame.draft_note);
       case serverFrames.ENDED:
@@ -212,6 +245,9 @@ class Room {
     this.participants = state.participants;
     const mine = state.participants.find((p) => p.participant_id === state.you.participant_id);
     if (mine) this.userId = mine.user_id;
+    // Before the call's sync: the transforms must be on before any transceiver carries media.
+    this.e2ee.follow(state, { userId: this.userId, displayName: mine?.display_name || config.displayName });
+    this.e2eePanel.render();
     if (newEntry) {
       this.send({ type: clientFrames.MEDIA, ...this.call.flags() });
       this.call.transport.entered();
@@ -267,6 +303,8 @@ class Room {
     this.transcriber?.stop({ drop: true });
     this.socket?.close();
     this.call?.hangUp();
+    this.e2ee.close();
+    this.protection.close();
     this.status.showEnded(reason);
   }
 
@@ -302,11 +340,16 @@ watchConnection(
 // Coming back after a reload: straight into the room (a patient keeps their place).
 const rejoin = JSON.parse(sessionStorage.getItem(joinedKey) || "null");
 await room.precall.startPreview();
-$("join-button").disabled = false; // devices are settled (or their problem is explained)
-if (rejoin) {
+if (config.e2ee.mode === "required" && !e2eeSupported) {
+  // No call may start unencrypted: this browser cannot join this visit at all.
+  $("e2ee-unsupported").hidden = false;
+  room.status.showStage("precall");
+} else if (rejoin) {
+  $("join-button").disabled = false; // devices are settled (or their problem is explained)
   $("join-camera-off").checked = rejoin.cameraOff;
   $("join-mic-off").checked = rejoin.micOff;
   room.join();
 } else {
+  $("join-button").disabled = false;
   room.status.showStage("precall");
 }

@@ -5,8 +5,10 @@ import { LeaveGrace } from "./grace.js";
 import { PeerLink } from "./peer.js";
 
 export class PeerTransport extends EventTarget {
-  constructor({ iceServers, limits, local, send, frames, polite }) {
+  constructor({ iceServers, limits, local, send, frames, polite, protection, pcOptions }) {
     super();
+    this.protection = protection;
+    this.pcOptions = pcOptions;
     this.iceServers = iceServers;
     this.limits = limits;
     this.local = local;
@@ -85,6 +87,9 @@ export class PeerTransport extends EventTarget {
         polite: this.polite,
         iceServers: this.iceServers,
         limits: this.limits,
+        protection: this.protection,
+        pcOptions: this.pcOptions,
+        userId: participant.user_id,
         sendSignal: (data) => this.send({ type: this.frames.SIGNAL, to: peer.pid, data }),
       });
       link.attach(this.local.stream);

@@ -13,8 +13,11 @@ const RESTART_AFTER_DISCONNECT_MS = { offerer: 3_000, polite: 6_000 };
 const RESTART_RETRY_MS = 8_000;
 
 export class PeerLink extends EventTarget {
-  constructor({ polite, iceServers, limits, sendSignal }) {
+  constructor({ polite, iceServers, limits, sendSignal, protection = null, pcOptions = {}, userId = null }) {
     super();
+    // End-to-end encryption (e2ee/protection.js) puts its transforms on each transceiver.
+    this.protection = protection;
+    this.userId = userId;
     this.polite = polite;
     this.limits = limits;
     this.sendSignal = (data) => {
@@ -30,7 +33,7 @@ export class PeerLink extends EventTarget {
     this.restartTimer = null;
     this.remoteStream = new MediaStream();
     this.senders = {};
-    const pc = new RTCPeerConnection({ iceServers });
+    const pc = new RTCPeerConnection({ iceServers, ...pcOptions });
     this.pc = pc;
 
     pc.addEventListener("negotiationneeded", async () => {
@@ -76,7 +79,9 @@ export class PeerLink extends EventTarget {
       const init = { direction: "sendrecv", streams: stream ? [stream] : [] };
       const encodings = sendEncodings(kind, this.limits);
       if (encodings) init.sendEncodings = encodings;
-      this.senders[kind] = this.pc.addTransceiver(track || kind, init).sender;
+      const transceiver = this.pc.addTransceiver(track || kind, init);
+      this.protect(transceiver, kind);
+      this.senders[kind] = transceiver.sender;
     }
   }
 
@@ -88,12 +93,18 @@ export class PeerLink extends EventTarget {
   async answerWithOurTracks() {
     for (const transceiver of this.pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind;
+      if (transceiver.currentDirection !== "stopped") this.protect(transceiver, kind);
       if (this.senders[kind] || transceiver.currentDirection === "stopped") continue;
       transceiver.direction = "sendrecv";
       await transceiver.sender.replaceTrack(this.localTrack(kind));
       if (this.stream) transceiver.sender.setStreams(this.stream);
       this.senders[kind] = transceiver.sender;
     }
+  }
+
+  protect(transceiver, kind) {
+    this.protection?.sending(transceiver, kind);
+    this.protection?.receiving(transceiver, kind, this.userId);
   }
 
   replaceVideo(track) {

@@ -29,6 +29,11 @@
 //   transcript        the doctor's live transcript: {segments [{id, speaker, start_ms, text}],
 //                     partials [{userId, text}], notice}, or null
 //   draftNote         the doctor's draft note as shown ({status, sections, model, failure}), or null
+//   e2ee              end-to-end encryption as the page shows it: {mode, on, supported, state
+//                     ("off", "unsupported", "joining", "encrypted", "failed"), text, encrypted,
+//                     safetyNumber, changed, verified, epoch, members [{leafIndex, userId, role,
+//                     name}], failure, mlsFailures, decryptFailures, streams [{id, direction,
+//                     kind, protected, stats}] (the worker's counts), errors}
 //   dropSocket()      closes the WebSocket as a network drop would: the page reconnects
 
 export function installTestHook(room, { mode }) {
@@ -82,6 +87,9 @@ export function installTestHook(room, { mode }) {
     },
     get draftNote() {
       return room.draftNote ? room.draftNote.status : null;
+    },
+    get e2ee() {
+      return room.e2eePanel.status;
     },
     dropSocket() {
       room.socket?.drop();
