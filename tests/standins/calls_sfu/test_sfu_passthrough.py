@@ -84,6 +84,8 @@ async def test_payloads_reach_a_subscriber_bit_for_bit_and_nothing_is_decoded(ap
     video, audio = KnownVideo(), KnownAudio()
     publisher = await publish(api, {"cam": video, "mic": audio})
     sent = record_sent_payloads(publisher.pc)
+    # The publisher is well under way (its first key frame long gone) when the subscriber joins.
+    await until(lambda: len(sent[publisher.mids["cam"]]) >= 10)
     player, (got_video, got_audio) = await pull_known_media(api, publisher, "cam", "mic")
     try:
         await until(lambda: sum(p.marker for p in got_video) >= FRAMES and len(got_audio) >= 50)
@@ -151,7 +153,8 @@ async def test_a_switch_keeps_the_subscriber_timeline_and_forwards_the_new_bytes
 async def test_a_subscriber_key_frame_request_reaches_the_publisher(api):
     video = KnownVideo()
     publisher = await publish(api, {"cam": video})
-    record_sent_payloads(publisher.pc)
+    sent = record_sent_payloads(publisher.pc)["0"]
+    await until(lambda: len(sent) >= 10)  # the publisher's first key frame is long gone
     player, (got,) = await pull_known_media(api, publisher, "cam")
     try:
         # Joining asks for a key frame; the subscriber starts with it.
