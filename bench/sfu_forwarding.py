@@ -19,13 +19,15 @@ pattern scrolling 4 px a frame, 30 fps) and an Opus audio track (aiortc's silenc
 Calls API; then 1 subscriber pulls both tracks, then 3 more (N=4). Subscribers count the RTP
 they receive without decoding it. Per N: a warm-up until every subscriber receives video, then
 `--seconds` of measurement of the SFU process's CPU time (utime + stime of /proc/<pid>/stat,
-every thread, exited ones included), also split by thread name (/proc/<pid>/task/*/stat).
+every thread, exited ones included), also the event loop's thread apart from the others,
+decoders and encoders (/proc/<pid>/task/*/stat: Python gives the kernel no thread names).
 
 Figures: SFU CPU seconds per second, in all and per forwarded stream (N subscribers x 2
-tracks), the packets and kbit/s the subscribers received, and the ratio relay / passthrough.
-The publisher's own encoding costs CPU in this process, not in the SFU's. Results: a table on
-stdout and bench/results/sfu_forwarding-<timestamp>.json. The load average is printed at start
-and end: the machine may be shared.
+tracks) and per packet the subscribers received, those packets and kbit/s, and the ratio
+relay / passthrough. The publisher ignores REMB, so its video stays at aiortc's default
+bitrate (500 kbit/s) for both SFUs. The publisher's own encoding costs CPU in this process,
+not in the SFU's. Results: a table on stdout and bench/results/sfu_forwarding-<timestamp>.json.
+The load average is printed at start and end: the machine may be shared.
 """
 
 import argparse
@@ -51,6 +53,7 @@ if str(TESTKIT) not in sys.path:
     sys.path.insert(0, str(TESTKIT))
 
 from aiortc import AudioStreamTrack, VideoStreamTrack  # noqa: E402
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket  # noqa: E402
 from av import VideoFrame  # noqa: E402
 from sfu_testkit import CallsApi, play, publish  # noqa: E402
 
@@ -88,6 +91,18 @@ class ScrollingPattern(VideoStreamTrack):
         frame.pts, frame.time_base = pts, time_base
         self._frame += 1
         return frame
+
+
+def pin_bitrate(sender) -> None:
+    """Keep the publisher's encoder at aiortc's default bitrate: REMB feedback from the SFU is
+    dropped, so both SFUs forward the same amount of video."""
+    handle = sender._handle_rtcp_packet
+
+    async def without_remb(packet) -> None:
+        if not (isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP):
+            await handle(packet)
+
+    sender._handle_rtcp_packet = without_remb
 
 
 @dataclass
@@ -207,6 +222,8 @@ async def until(condition, timeout: float = 20.0) -> None:
 async def measure_sfu(name: str, sfu: SFUProcess, seconds: float, warmup: float) -> list[dict]:
     api = CallsApi(sfu.base_url, sfu.app_id, sfu.app_secret)
     publisher = await publish(api, {"cam": ScrollingPattern(), "mic": AudioStreamTrack()})
+    for transceiver in publisher.pc.getTransceivers():
+        pin_bitrate(transceiver.sender)
     players, counters = [], []
     rows = []
     try:
@@ -254,6 +271,9 @@ async def measure_sfu(name: str, sfu: SFUProcess, seconds: float, warmup: float)
                     "seconds": round(elapsed, 2),
                     "cpu_per_second": round(cpu / elapsed, 4),
                     "cpu_per_second_per_stream": round(cpu / elapsed / streams, 4),
+                    "cpu_microseconds_per_packet_received": round(
+                        cpu * 1e6 / max(video_packets + audio_packets, 1), 1
+                    ),
                     "video_packets_per_second_per_subscriber": round(
                         video_packets / elapsed / count, 1
                     ),
@@ -281,13 +301,15 @@ def print_table(rows: list[dict]) -> None:
     print()
     header = (
         f"{'SFU':11s} {'N':>2s} {'CPU s/s':>8s} {'/stream':>8s} "
-        f"{'video pkt/s':>11s} {'kbit/s':>7s} {'audio pkt/s':>11s}  (per subscriber)"
+        f"{'us/packet':>9s} {'video pkt/s':>11s} {'kbit/s':>7s} {'audio pkt/s':>11s}"
+        "  (per subscriber)"
     )
     print(header)
     for row in rows:
         print(
             f"{row['sfu']:11s} {row['subscribers']:>2d} {row['cpu_per_second']:>8.3f} "
             f"{row['cpu_per_second_per_stream']:>8.4f} "
+            f"{row['cpu_microseconds_per_packet_received']:>9.0f} "
             f"{row['video_packets_per_second_per_subscriber']:>11.1f} "
             f"{row['video_kbit_per_second_per_subscriber']:>7.0f} "
             f"{row['audio_packets_per_second_per_subscriber']:>11.1f}"

@@ -75,7 +75,7 @@ class Track:
     simulcast: dict | None = None  # kept and echoed; this SFU forwards one layer
     active: bool = True
     publication: Publication | None = None  # local, once its receiver has a track
-    sink: SubscriberTrack | None = None  # remote: what its transceiver's sender reads
+    sink: SubscriberTrack | None = None  # remote: what sends on its transceiver's sender
     source: "Track | None" = None  # remote: the local track it plays
     subscribers: set["Track"] = field(default_factory=set)  # local: who plays it
 
