@@ -22,6 +22,7 @@ from sfu_testkit import (
     KnownVideo,
     call,
     capture_received,
+    description,
     new_peer,
     offer_for,
     play,
@@ -241,3 +242,42 @@ async def test_tamper_media_flips_exactly_the_byte_it_documents(tampering_sfu):
                 assert packet.payload[where] == original[where] ^ 0xFF
     finally:
         await close_all(publisher.pc, player.pc)
+
+
+async def test_a_renegotiation_that_drops_the_codec_deactivates_what_plays_on_it(api):
+    # The endpoint publishes through an SFU-offered sendrecv transceiver, plays another VP8
+    # camera on it, then offers that transceiver again in H264 only.
+    other = await publish(api, {"cam": KnownVideo()})
+    pc = new_peer()
+    try:
+        session_id = (await call(api.new_session))["sessionId"]
+        offered = await call(
+            api.tracks_new,
+            session_id,
+            {"tracks": [{"location": "local", "trackName": "me", "kind": "video",
+                         "bidirectionalMediaStream": True}]},
+        )  # fmt: skip
+        await pc.setRemoteDescription(RTCSessionDescription(**offered["sessionDescription"]))
+        (transceiver,) = pc.getTransceivers()
+        transceiver.direction = "sendrecv"
+        transceiver.sender.replaceTrack(KnownVideo(seed=5))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await call(api.renegotiate, session_id, {"sessionDescription": description(pc)})
+        body = {"tracks": [{"location": "remote", "mid": "#me", "sessionId": other.session_id,
+                            "trackName": "cam", "kind": "video"}]}  # fmt: skip
+        (pulled,) = (await call(api.tracks_new, session_id, body))["tracks"]
+        assert "errorCode" not in pulled
+        assert {t["location"]: t["status"] for t in (await call(api.state, session_id))
+                ["tracks"]} == {"local": "active", "remote": "active"}  # fmt: skip
+
+        h264 = [c for c in transceiver.sender.getCapabilities("video").codecs
+                if c.mimeType == "video/H264"]  # fmt: skip
+        transceiver.setCodecPreferences(h264)
+        result = await call(
+            api.renegotiate, session_id, {"sessionDescription": await offer_for(pc)}
+        )
+        await pc.setRemoteDescription(RTCSessionDescription(**result["sessionDescription"]))
+        assert {t["location"]: t["status"] for t in (await call(api.state, session_id))
+                ["tracks"]} == {"local": "active", "remote": "inactive"}  # fmt: skip
+    finally:
+        await close_all(other.pc, pc)
