@@ -39,6 +39,16 @@ def _parser() -> argparse.ArgumentParser:
         "--turn-key-token",
         help="TURN key API token (default: TURN_KEY_API_TOKEN, else the app secret).",
     )
+    parser.add_argument(
+        "--tamper-media",
+        action="store_true",
+        help=(
+            "TEST ONLY: flip one byte of every forwarded VP8/Opus payload, in the part a "
+            "browser encrypting media end to end encrypts (after the VP8 payload descriptor "
+            "and the frame's 10/3 clear bytes; after Opus's 1), so decryption must fail. "
+            "Never for real calls: nobody can see or hear anyone."
+        ),
+    )
     return parser
 
 
@@ -72,12 +82,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             port=options.port,
             turn_key_id=turn_key_id,
             turn_key_token=turn_key_token,
+            tamper_media=options.tamper_media,
         )
     except ValueError as error:
         raise SystemExit(str(error)) from None
 
     def ready(server) -> None:
         print(f"Local Calls SFU for app {app_id} on {server.base_url}")
+        if options.tamper_media:
+            print("TEST ONLY: --tamper-media flips a byte of every forwarded payload.")
         print("Start Clinic Meet with the same CALLS_APP_ID/CALLS_APP_SECRET and")
         print(f"CALLS_API_URL={server.base_url}")
         print("Quit with CONTROL-C.", flush=True)

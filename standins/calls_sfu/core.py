@@ -1,10 +1,13 @@
 """The SFU's engine: sessions, tracks and their negotiation on aiortc.
 
 One `Session` is one RTCPeerConnection on the SFU's side, as in Calls. A pushed (local) track is
-the receiving half of one of its transceivers; its frames feed a `Publication`. A pulled (remote)
-track is a send-only transceiver on the puller's session whose sender reads a `SubscriberTrack`
-attached to the publisher's `Publication`. Everything here runs on the server's one event loop;
-mutations of one session are serialized by its lock.
+the receiving half of one of its transceivers; its RTP feeds a `Publication`. A pulled (remote)
+track is a send-only transceiver on the puller's session whose sender is driven by a
+`SubscriberTrack` attached to the publisher's `Publication`: packets are forwarded, never
+decoded (fanout.py), so a puller must take the publisher's codec. The SFU offers a pulled track
+in that codec only, and a pull or update the puller's negotiation cannot carry is answered with
+a per-track error. Everything here runs on the server's one event loop; mutations of one session
+are serialized by its lock.
 
 Request bodies arrive already validated against the Calls schemas (schema.py); this module checks
 what a schema cannot (which tracks exist, the offer/answer order) and answers with Calls's
@@ -24,10 +27,13 @@ from typing import Any
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
+    sdp,
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from standins.calls_sfu.errors import (
     CLOSE_TRACK_ERROR,
@@ -42,7 +48,7 @@ from standins.calls_sfu.errors import (
     ApiError,
     item_error,
 )
-from standins.calls_sfu.fanout import Publication, SubscriberTrack
+from standins.calls_sfu.fanout import Publication, SubscriberTrack, codec_key
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +72,10 @@ class Track:
     mid: str | None = None
     owner_session_id: str | None = None  # remote: the publisher's session
     bidirectional: bool = False
-    simulcast: dict | None = None  # kept and echoed; this SFU relays one layer
+    simulcast: dict | None = None  # kept and echoed; this SFU forwards one layer
     active: bool = True
     publication: Publication | None = None  # local, once its receiver has a track
-    sink: SubscriberTrack | None = None  # remote: what its transceiver's sender reads
+    sink: SubscriberTrack | None = None  # remote: what sends on its transceiver's sender
     source: "Track | None" = None  # remote: the local track it plays
     subscribers: set["Track"] = field(default_factory=set)  # local: who plays it
 
@@ -90,8 +96,15 @@ class Track:
 
 
 class Session:
-    def __init__(self, app_id: str, thirdparty: bool, correlation_id: str | None) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        thirdparty: bool,
+        correlation_id: str | None,
+        tamper_media: bool = False,
+    ) -> None:
         self.id = secrets.token_hex(16)
+        self.tamper_media = tamper_media  # tests only: see fanout.tamper_offset
         self.app_id = app_id
         self.thirdparty = thirdparty  # aiortc detects an ICE-lite peer from its SDP anyway
         self.correlation_id = correlation_id
@@ -163,7 +176,8 @@ class Session:
     def sink_for(self, transceiver: RTCRtpTransceiver, kind: str) -> SubscriberTrack:
         sink = self.sinks.get(transceiver)
         if sink is None:
-            sink = self.sinks[transceiver] = SubscriberTrack(kind)
+            sink = SubscriberTrack(kind, transceiver, tamper=self.tamper_media)
+            self.sinks[transceiver] = sink
             transceiver.sender.replaceTrack(sink)
         return sink
 
@@ -217,8 +231,10 @@ def _pending_offer_error() -> ApiError:
 class SFU:
     """All sessions of all apps. Methods take validated bodies and return response bodies."""
 
-    def __init__(self) -> None:
+    def __init__(self, tamper_media: bool = False) -> None:
         self.sessions: dict[str, Session] = {}
+        # Tests only: flip a byte of every forwarded payload (fanout.tamper_offset).
+        self.tamper_media = tamper_media
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -234,7 +250,7 @@ class SFU:
         self, app_id: str, body: dict | None, thirdparty: bool, correlation_id: str | None
     ) -> dict:
         self._forget_old_sessions()
-        session = Session(app_id, thirdparty, correlation_id)
+        session = Session(app_id, thirdparty, correlation_id, self.tamper_media)
         session.on_close.append(self._session_closed)
         self.sessions[session.id] = session
         result: dict[str, Any] = {"sessionId": session.id}
@@ -416,7 +432,16 @@ class SFU:
                     "bidirectional transceiver of this session.",
                 )
                 continue
+            codec = source.publication.codec
+            if not _may_receive(pc, source.kind, codec):
+                results[index] = item_error(
+                    item, INVALID_PARAMS, _codec_refused(source, "this session's SDP offers")
+                )
+                continue
             transceiver = pc.addTransceiver(source.kind, direction="sendonly")
+            # Forwarded packets keep their codec: offer the publisher's, and no RTX (NACKs are
+            # answered with plain retransmissions from the sender's history).
+            transceiver.setCodecPreferences(_capabilities_for(codec))
             track = Track(
                 session,
                 "remote",
@@ -481,6 +506,11 @@ class SFU:
             )
         if local.kind != source.kind:
             return item_error(item, INVALID_PARAMS, f"Track {local_name!r} is {local.kind}.")
+        sink = session.sink_for(local.transceiver, local.kind)
+        if sink.negotiated(source.publication.codec) is None:
+            return item_error(
+                item, INVALID_PARAMS, _codec_refused(source, f"transceiver {local.mid} negotiated")
+            )
         for previous in session.active_by_mid(local.mid):
             if previous.location == "remote":
                 self._deactivate(previous)
@@ -494,7 +524,7 @@ class SFU:
             owner_session_id=source.session.id,
             bidirectional=True,
             simulcast=item.get("simulcast"),
-            sink=session.sink_for(local.transceiver, local.kind),
+            sink=sink,
         )
         session.tracks.append(track)
         self._subscribe(track, source)
@@ -511,6 +541,7 @@ class SFU:
             if description.get("type") == "offer":
                 answer = await self._answer(session, description)
                 self._attach_pending(session)
+                self._deactivate_uncarried(session)
                 return {"sessionDescription": answer}
             answer_description = _require_sdp(description, "answer")
             pc = session.pc
@@ -527,6 +558,7 @@ class SFU:
                     406, INVALID_SESSION_DESCRIPTION, f"The answer could not be applied: {error}"
                 ) from error
             self._attach_pending(session)
+            self._deactivate_uncarried(session)
             return {}
 
     async def tracks_close(self, session: Session, body: dict) -> dict:
@@ -611,6 +643,10 @@ class SFU:
             return item_error(
                 item, UPDATE_TRACK_ERROR, f"Transceiver {mid} carries {current.kind}."
             )
+        if current.sink.negotiated(source.publication.codec) is None:
+            return item_error(
+                item, UPDATE_TRACK_ERROR, _codec_refused(source, f"transceiver {mid} negotiated")
+            )
         if source is not current.source:
             self._unsubscribe(current)
             current.owner_session_id = source.session.id
@@ -623,8 +659,20 @@ class SFU:
     # --- media plumbing -------------------------------------------------------------------
 
     def _start_publication(self, track: Track) -> None:
-        source = track.transceiver.receiver.track
-        track.publication = Publication(source, on_end=lambda: self._deactivate(track))
+        track.publication = Publication(track.transceiver, on_end=lambda: self._deactivate(track))
+
+    def _deactivate_uncarried(self, session: Session) -> None:
+        """Remote tracks whose negotiation refused their publisher's codec get nothing: they go
+        inactive (forwarding another codec's payloads would be garbage to the puller)."""
+        for track in session.tracks:
+            source = track.source
+            if track.active and track.location == "remote" and source is not None:
+                codec = source.publication.codec if source.publication else None
+                if codec is not None and track.sink.negotiated(codec) is None:
+                    logger.warning(
+                        "Session %s: %s", session.id, _codec_refused(source, f"mid {track.mid}")
+                    )
+                    self._deactivate(track)
 
     def _attach_pending(self, session: Session) -> None:
         """Local tracks the SFU offered get their media once the endpoint's answer is in."""
@@ -720,6 +768,37 @@ def _keep_extension_ids(sdp: str, agreed_sdp: str) -> str:
         return f"a=extmap:{ext_id}{match.group(2) or ''} {uri}{match.group(4)}"
 
     return _EXTMAP.sub(renumber, sdp)
+
+
+def _capabilities_for(codec: RTCRtpCodecParameters | None) -> list:
+    """aiortc's codec capabilities that carry `codec`'s payloads (all of them if unknown)."""
+    if codec is None:
+        return []
+    key = codec_key(codec)
+    capabilities = RTCRtpSender.getCapabilities(codec.mimeType.split("/")[0]).codecs
+    return [c for c in capabilities if (c.mimeType.lower(), c.clockRate, c.channels) == key]
+
+
+def _may_receive(pc: RTCPeerConnection, kind: str, codec: RTCRtpCodecParameters | None) -> bool:
+    """False when the endpoint's last SDP lists `kind` media yet never this codec: it could not
+    take a forwarded payload. Without such media in it, the answer to the SFU's offer decides."""
+    if codec is None or pc.remoteDescription is None:
+        return True
+    key = codec_key(codec)
+    media = [
+        m for m in sdp.SessionDescription.parse(pc.remoteDescription.sdp).media if m.kind == kind
+    ]
+    listed = [codec_key(c) for m in media for c in m.rtp.codecs]
+    return not media or key in listed
+
+
+def _codec_refused(source: Track, where: str) -> str:
+    codec = source.publication.codec if source.publication else None
+    name = codec.mimeType if codec else "its codec"
+    return (
+        f"Track {source.track_name!r} is {name}, which {where} cannot carry: the SFU forwards "
+        "packets without transcoding, so the puller must accept the publisher's codec."
+    )
 
 
 def _remote_result(track: Track) -> dict:

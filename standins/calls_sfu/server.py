@@ -50,6 +50,9 @@ class SFUConfig:
     # The TURN stand-in's key; by default the app id and secret serve as key id and token.
     turn_key_id: str = ""
     turn_key_token: str = ""
+    # Tests only: flip one byte of every forwarded payload (fanout.tamper_offset), so a page
+    # that decrypts media end to end sees it fail.
+    tamper_media: bool = False
 
     def __post_init__(self) -> None:
         if not self.app_id or not self.app_secret:
@@ -65,7 +68,7 @@ class SFUServer:
 
     def __init__(self, config: SFUConfig) -> None:
         self.config = config
-        self.sfu = SFU()
+        self.sfu = SFU(tamper_media=config.tamper_media)
         self.port: int | None = None
         self.stun_port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -228,6 +231,7 @@ def start_in_thread(
     port: int = 0,
     turn_key_id: str = "",
     turn_key_token: str = "",
+    tamper_media: bool = False,
 ) -> SFUThread:
     """Start the SFU on a background thread (a free port by default) and return its handle."""
     config = SFUConfig(
@@ -237,5 +241,6 @@ def start_in_thread(
         port=port,
         turn_key_id=turn_key_id,
         turn_key_token=turn_key_token,
+        tamper_media=tamper_media,
     )
     return SFUThread(config).start()

@@ -3,10 +3,13 @@ request and response body against standins.calls_sfu.schema, and aiortc endpoint
 camera, publishing and playing peers) that stand in for browsers."""
 
 import asyncio
+import fractions
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import av
 import requests
 from aiortc import (
     RTCConfiguration,
@@ -17,6 +20,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtp import RtpPacket
 from av import VideoFrame
 
 from standins.calls_sfu.ice import use_loopback_host_candidates
@@ -271,3 +275,118 @@ async def frames(track: MediaStreamTrack, count: int, timeout: float = WAIT) -> 
 
 def candidate_addresses(sdp: str) -> set[str]:
     return {line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")}
+
+
+# --- known encoded media: what the SFU must forward byte for byte --------------------------
+
+VIDEO_FPS = 30
+VP8_KEY_HEADER_BYTES = 10  # frame tag (3) + start code (3) + width, height (2 + 2)
+
+
+def vp8_key_frame(rng: random.Random, size: int, width: int = 320, height: int = 240) -> bytes:
+    """A VP8 key frame's 10-byte header (frame tag with P=0, start code, size) then random
+    bytes: it looks like a key frame to anything reading the clear header, as an end-to-end
+    encrypted frame does, but no decoder can decode it."""
+    first_partition = size - VP8_KEY_HEADER_BYTES
+    tag = (first_partition << 5) | 0x10  # P=0 (key frame), version 0, show_frame=1
+    header = tag.to_bytes(3, "little") + b"\x9d\x01\x2a"
+    header += width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    return header + rng.randbytes(size - VP8_KEY_HEADER_BYTES)
+
+
+def vp8_delta_frame(rng: random.Random, size: int) -> bytes:
+    tag = ((size - 3) << 5) | 0x10 | 1  # P=1: an inter frame
+    return tag.to_bytes(3, "little") + rng.randbytes(size - 3)
+
+
+class KnownVideo(MediaStreamTrack):
+    """Yields ready-encoded VP8 frames (av.Packet), so aiortc's sender only packetizes them:
+    a key frame first and whenever the sender was asked for one (PLI/FIR), else deltas."""
+
+    kind = "video"
+
+    def __init__(self, seed: int = 1, frame_size: int = 2500) -> None:
+        super().__init__()
+        self._rng = random.Random(seed)
+        self._frame_size = frame_size
+        self._index = 0
+        self.key_frame_wanted = True
+        self.key_frame_requests = 0  # PLIs/FIRs that reached the publisher's sender
+
+    def want_key_frame(self) -> None:
+        self.key_frame_requests += 1
+        self.key_frame_wanted = True
+
+    async def recv(self) -> av.Packet:
+        await asyncio.sleep(1 / VIDEO_FPS)
+        if self.key_frame_wanted:
+            self.key_frame_wanted = False
+            data = vp8_key_frame(self._rng, self._frame_size)
+        else:
+            data = vp8_delta_frame(self._rng, self._frame_size // 3)
+        packet = av.Packet(data)
+        packet.pts, packet.time_base = self._index * 3000, fractions.Fraction(1, 90_000)
+        self._index += 1
+        return packet
+
+
+class KnownAudio(MediaStreamTrack):
+    """Yields ready-encoded 20 ms Opus packets of random bytes (after a TOC byte)."""
+
+    kind = "audio"
+
+    def __init__(self, seed: int = 2, size: int = 90) -> None:
+        super().__init__()
+        self._rng = random.Random(seed)
+        self._size = size
+        self._index = 0
+
+    async def recv(self) -> av.Packet:
+        await asyncio.sleep(0.02)
+        packet = av.Packet(b"\xfc" + self._rng.randbytes(self._size - 1))
+        packet.pts, packet.time_base = self._index * 960, fractions.Fraction(1, 48_000)
+        self._index += 1
+        return packet
+
+
+def record_sent_payloads(pc: RTCPeerConnection) -> dict[str, list[bytes]]:
+    """mid -> the RTP payloads each of `pc`'s senders sends, in order (hooked before
+    negotiation). A KnownVideo sender's key frame requests go to its track."""
+    sent: dict[str, list[bytes]] = {}
+    for transceiver in pc.getTransceivers():
+        sender, payloads = transceiver.sender, []
+        sent[transceiver.mid] = payloads
+        original = sender._next_encoded_frame
+
+        async def recording(codec, original=original, payloads=payloads):
+            frame = await original(codec)
+            if frame is not None:
+                payloads.extend(frame.payloads)
+            return frame
+
+        sender._next_encoded_frame = recording
+        if isinstance(sender.track, KnownVideo):
+            sender._send_keyframe = sender.track.want_key_frame
+    return sent
+
+
+def capture_received(transceiver: RTCRtpTransceiver) -> list[RtpPacket]:
+    """The RTP packets `transceiver`'s receiver gets, kept instead of handled: nothing is
+    decoded (the payloads are not decodable) and the receiver sends no PLI of its own."""
+    received: list[RtpPacket] = []
+
+    async def capture(packet: RtpPacket, arrival_time_ms: int) -> None:
+        received.append(packet)
+
+    transceiver.receiver._handle_rtp_packet = capture
+    return received
+
+
+async def until(condition, timeout: float = WAIT) -> None:
+    """Wait for `condition()` to hold, checking every 20 ms, at most `timeout` seconds."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)

@@ -77,6 +77,15 @@ def test_options_override_the_environment(environ, run, served):
     assert served["status"] == 201
 
 
+def test_tamper_media_is_off_unless_asked_for_and_says_so(environ, run, served):
+    environ.update(CALLS_APP_ID="a", CALLS_APP_SECRET="s")
+    assert "TEST ONLY" not in run("--port", "0")
+    assert served["config"].tamper_media is False
+    assert "TEST ONLY" in run("--port", "0", "--tamper-media")
+    assert served["config"].tamper_media is True
+    assert served["status"] == 201
+
+
 def test_the_default_port_is_8787(environ, run, monkeypatch):
     environ.update(CALLS_APP_ID="a", CALLS_APP_SECRET="s")
     seen = {}
@@ -123,3 +132,5 @@ def test_it_runs_as_a_module_and_shows_its_options():
     assert done.returncode == 0, done.stderr
     for option in ("--host", "--port", "--app-id", "--app-secret", "--turn-key-id"):
         assert option in done.stdout
+    assert "--tamper-media" in done.stdout
+    assert "TEST ONLY" in done.stdout
