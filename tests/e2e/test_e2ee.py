@@ -27,6 +27,20 @@ def e2ee_clinic(tmp_path, demo_clinic_database, media_mode):
     yield from _start_clinic(tmp_path, demo_clinic_database, {**media_mode, "E2EE": "required"})
 
 
+def _until_encrypted(*pages) -> None:
+    for page in pages:
+        try:
+            page.wait_for_function(ENCRYPTED, timeout=TIMEOUT)
+        except Exception as error:  # say where encryption stands on each page
+            states = [_e2ee(p) | {"transceivers": p.evaluate(TRANSCEIVERS)} for p in pages]
+            raise AssertionError(f"not encrypted: {states}") from error
+
+
+TRANSCEIVERS = """() => window.clinicMeetTestHook.connections().map(({pc}) => pc.getTransceivers()
+    .map(t => ({mid: t.mid, current: t.currentDirection, sending: t.sender.track?.kind || null,
+                encrypting: !!t.sender.transform, decrypting: !!t.receiver.transform})))"""
+
+
 def _e2ee(page) -> dict:
     return page.evaluate(f"() => {HOOK}.e2ee")
 
@@ -48,8 +62,8 @@ def test_an_encrypted_visit_plays_with_one_safety_number_and_a_new_one_after_a_r
 ):
     doctor, patient, _ = join_as_doctor_and_patient(browser, e2ee_clinic)
     doctor.click("#waiting-list button:has-text('Admit')")
+    _until_encrypted(doctor, patient)
     for page in (doctor, patient):
-        page.wait_for_function(ENCRYPTED, timeout=TIMEOUT)
         page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
         frames_grow(page)
         # The other side's (beeping) microphone is heard, decrypted.
@@ -69,13 +83,22 @@ def test_an_encrypted_visit_plays_with_one_safety_number_and_a_new_one_after_a_r
     }
     assert {m["role"] for m in state["members"]} == {"doctor", "patient"}
     assert state["decryptFailures"] == 0 and state["mlsFailures"] == 0
+    # A screen share replaces the camera on the same, still encrypted, sender.
+    patient.click("#toggle-screen")
+    doctor.wait_for_function(
+        "() => [...document.querySelectorAll('.video--remote')].some(v => v.videoWidth >= 1280)",
+        timeout=TIMEOUT,
+    )
+    frames_grow(doctor)
+    assert _e2ee(doctor)["decryptFailures"] == 0 and _e2ee(doctor)["encrypted"]
+    patient.click("#toggle-screen")
     doctor.click("#e2ee-verify")
     doctor.wait_for_selector("#e2ee-verified:not([hidden])")
     screenshot(doctor, f"e2ee-{(media_mode.get('CALLS_APP_ID') and 'calls') or 'p2p'}-doctor")
 
     # The patient reloads: a new page, a new member, a new epoch and a new number on both sides.
     patient.reload()
-    patient.wait_for_function(ENCRYPTED, timeout=TIMEOUT)
+    _until_encrypted(patient, doctor)
     renewed = _same_safety_number(doctor, patient, other_than=number)
     assert renewed != number
     assert _e2ee(doctor)["changed"] is True and _e2ee(doctor)["verified"] is False
@@ -98,8 +121,8 @@ def test_the_doctor_turns_it_on_mid_call(live_clinic, browser, media_mode):
         "() => performance.getEntriesByType('resource').some(r => r.name.includes('mls.bundle'))"
     )
     doctor.click("#e2ee-turn-on")
+    _until_encrypted(doctor, patient)
     for page in (doctor, patient):
-        page.wait_for_function(ENCRYPTED, timeout=TIMEOUT)
         frames_grow(page)
     _same_safety_number(doctor, patient)
 

@@ -23,6 +23,11 @@ export class CallsLink extends EventTarget {
     this.published = []; // [{name, kind}] pushed from the pushing session
     this.pushPc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle", ...pcOptions });
     this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle", ...pcOptions }); // pulls
+    // Each pulled track's decryption goes on while the SFU's offer is being set: Chromium runs
+    // a transform set any later on no frame at all (the media would pass in the clear).
+    this.pc.addEventListener("track", ({ track, transceiver }) =>
+      this.protection?.receiving(transceiver, track.kind),
+    );
     this.pc.addEventListener("connectionstatechange", () =>
       this.dispatchEvent(new CustomEvent("state", { detail: this.pc.connectionState })),
     );
@@ -92,10 +97,6 @@ export class CallsLink extends EventTarget {
       });
       if (result.requiresImmediateRenegotiation) {
         await this.pc.setRemoteDescription(result.sessionDescription);
-        for (const transceiver of this.pc.getTransceivers()) {
-          if (transceiver.currentDirection === "stopped") continue;
-          this.protection?.receiving(transceiver, transceiver.receiver.track.kind);
-        }
         await this.pc.setLocalDescription(await this.pc.createAnswer());
         await this.api("PUT", `sessions/${this.pullSessionId}/renegotiate`, {
           sessionDescription: { type: "answer", sdp: this.pc.localDescription.sdp },

@@ -171,19 +171,18 @@ class Room {
       sendMediaFlags: (flags) => this.send({ type: clientFrames.MEDIA, ...flags }),
       announce: (text) => this.status.announce(text),
     });
-    this.call.useTransport(
-      createTransport(config, {
-        iceServers,
-        limits: config.media,
-        local: this.call.local,
-        send: (frame) => this.send(frame),
-        frames: clientFrames,
-        polite: config.role === "patient",
-        myUserId: () => this.userId,
-        protection: this.protection,
-        pcOptions: peerConnectionOptions(config.e2ee.mode),
-      }),
-    );
+    this.transportContext = {
+      iceServers,
+      limits: config.media,
+      local: this.call.local,
+      send: (frame) => this.send(frame),
+      frames: clientFrames,
+      polite: config.role === "patient",
+      myUserId: () => this.userId,
+      protection: this.protection,
+      pcOptions: peerConnectionOptions(config.e2ee.mode),
+    };
+    this.call.useTransport(createTransport(config, this.transportContext));
     if (config.role === "doctor") {
       this.people = new PeoplePanel({
         frames: clientFrames,
@@ -246,7 +245,8 @@ class Room {
     const mine = state.participants.find((p) => p.participant_id === state.you.participant_id);
     if (mine) this.userId = mine.user_id;
     // Before the call's sync: the transforms must be on before any transceiver carries media.
-    this.e2ee.follow(state, { userId: this.userId, displayName: mine?.display_name || config.displayName });
+    const displayName = mine?.display_name || config.displayName;
+    if (this.e2ee.follow(state, { userId: this.userId, displayName })) this.restartMedia();
     this.e2eePanel.render();
     if (newEntry) {
       this.send({ type: clientFrames.MEDIA, ...this.call.flags() });
@@ -283,6 +283,14 @@ class Room {
       this.people.sentAway.delete(pid);
       if (entry) this.call.forget(entry);
     }
+  }
+
+  // Encryption came on mid-call: the media starts over on new connections made with the
+  // transforms (a moment's freeze), so that none of it passes in the clear from now on.
+  restartMedia() {
+    const old = this.call.transport;
+    this.call.useTransport(createTransport(config, this.transportContext));
+    old.close();
   }
 
   onSignal({ from, data }) {

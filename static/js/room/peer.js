@@ -60,7 +60,10 @@ export class PeerLink extends EventTarget {
       }
       this.dispatchEvent(new CustomEvent("state", { detail: pc.connectionState }));
     });
-    pc.addEventListener("track", ({ track }) => {
+    pc.addEventListener("track", ({ track, transceiver }) => {
+      // Here, while the offer is being set: Chromium runs a transform set any later (even
+      // before the answer) on no frame at all, and the media would pass in the clear.
+      this.protect(transceiver, track.kind);
       this.remoteStream.addTrack(track);
       track.addEventListener("unmute", () => this.dispatchEvent(new Event("media")));
       this.dispatchEvent(new Event("media"));
@@ -93,7 +96,6 @@ export class PeerLink extends EventTarget {
   async answerWithOurTracks() {
     for (const transceiver of this.pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind;
-      if (transceiver.currentDirection !== "stopped") this.protect(transceiver, kind);
       if (this.senders[kind] || transceiver.currentDirection === "stopped") continue;
       transceiver.direction = "sendrecv";
       await transceiver.sender.replaceTrack(this.localTrack(kind));

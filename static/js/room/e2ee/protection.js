@@ -67,13 +67,18 @@ export class MediaProtection extends EventTarget {
   }
 
   // Encryption is on for this visit: from now on nothing goes out or comes in unencrypted.
+  // Chromium applies a transform only to a transceiver that had it from the start (a
+  // sender's before its offer, a receiver's while the offer is set): true when connections
+  // already carry media, which must then start over on new ones.
   activate() {
-    if (this.active || this.mode === "off") return;
+    if (this.active || this.mode === "off") return false;
     this.active = true;
+    const live = this.entries.length > 0;
+    this.entries = [];
     this.worker = new Worker(this.workerUrl, { type: "module", name: "clinic-meet-e2ee" });
     this.worker.addEventListener("message", ({ data }) => this.onWorkerMessage(data));
     this.worker.addEventListener("error", (event) => this.errors.push(event.message || "worker error"));
-    for (const entry of this.entries) this.protect(entry);
+    return live;
   }
 
   protect(entry) {
@@ -128,7 +133,8 @@ export class MediaProtection extends EventTarget {
     if (!this.active) return false;
     const streams = this.streams();
     const fresh = performance.now() - this.statsAt < STATS_STALE_MS;
-    return streams.length > 0 && fresh && streams.every((s) => s.protected && s.stats);
+    // Frames counted by each: a transform set too late is in place yet sees none.
+    return streams.length > 0 && fresh && streams.every((s) => s.protected && s.stats?.frames > 0);
   }
 
   close() {

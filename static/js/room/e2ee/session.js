@@ -64,18 +64,19 @@ export class E2eeSession extends EventTarget {
   }
 
   // Each room.state: start once encryption is on and we are in the call; the committer keeps the
-  // group's members to those admitted.
+  // group's members to those admitted. Returns true when the media must start over on new
+  // connections (encryption came on mid-call: protection.js).
   follow(state, { userId, displayName }) {
     this.participants = state.participants;
     this.userId = userId;
     this.displayName = displayName;
     this.on = !!state.e2ee?.on;
-    if (!this.on || state.you.status !== "admitted" || userId === null) return;
+    if (!this.on || state.you.status !== "admitted" || userId === null) return false;
     if (!this.started) {
       this.started = true;
-      this.protection.activate(); // before the call's transports make their transceivers
+      const restart = this.protection.activate(); // before the transports make transceivers
       this.run(() => this.start());
-      return;
+      return restart;
     }
     if (this.isCommitter && this.member?.inGroup) {
       const userIds = this.member.members().map((m) => m.userId).filter((id) => id !== userId);
@@ -83,6 +84,7 @@ export class E2eeSession extends EventTarget {
       this.grace.update(userIds, (id) => !gone.has(id));
     }
     if (!this.isCommitter && !this.member?.inGroup && !this.retryTimer) this.run(() => this.sendKeyPackage());
+    return false;
   }
 
   run(task) {
