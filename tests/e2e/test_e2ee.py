@@ -176,3 +176,142 @@ def test_a_browser_without_the_apis_cannot_start_a_visit_that_requires_it(
     assert "cannot encrypt" in patient.text_content("#e2ee-unsupported")
     assert patient.is_disabled("#join-button")
     assert patient.evaluate(f"() => {HOOK}.socketOpen") is False
+
+
+class VideoTap:
+    """What the local SFU forwards of VP8 video, reassembled into frames as a decoder gets them
+    (RTP payloads less their payload descriptor, joined per RTP timestamp), per forwarded stream."""
+
+    def __init__(self) -> None:
+        self.packets: list[tuple[int, int, bytes]] = []  # (forwarded stream, RTP time, payload)
+        self.recording = False
+
+    def streams(self) -> dict[int, list[tuple[bool, bytes]]]:
+        """Each stream's frames from its first key frame on, as (key frame?, bytes)."""
+        from standins.calls_sfu.fanout import vp8_frame_start
+
+        frames: dict[int, dict[int, list]] = {}
+        for stream, timestamp, payload in self.packets:
+            offset, key_frame = vp8_frame_start(payload)
+            frame = frames.setdefault(stream, {}).setdefault(timestamp, [None, b""])
+            if key_frame is not None:
+                frame[0] = key_frame
+            frame[1] += payload[offset:]
+        streams = {}
+        for stream, by_time in frames.items():
+            ordered = [(key is True, data) for key, data in by_time.values()]
+            first_key = next((i for i, (key, _) in enumerate(ordered) if key), None)
+            if first_key is not None:
+                streams[stream] = ordered[first_key:]
+        return streams
+
+    def decodable(self, *, leaving_out=()) -> tuple[int, int]:
+        """(frames PyAV's VP8 decoder took, frames it refused), one decoder per stream."""
+        import av
+
+        decoded = refused = 0
+        for stream, frames in self.streams().items():
+            if stream in leaving_out:
+                continue
+            decoder = av.CodecContext.create("vp8", "r")
+            for _, frame in frames:
+                try:
+                    decoded += len(decoder.decode(av.Packet(frame)))
+                except av.error.FFmpegError:
+                    refused += 1
+        return decoded, refused
+
+
+@pytest.fixture
+def tapped_calls_clinic(tmp_path, demo_clinic_database, monkeypatch):
+    """Calls mode through the local SFU, E2EE=optional, with a tap on the video it forwards."""
+    from standins.calls_sfu import fanout
+    from standins.calls_sfu.server import start_in_thread
+
+    tap = VideoTap()
+    forward = fanout.SubscriberTrack.forward
+
+    async def tapped_forward(self, publication, packet, codec):
+        if tap.recording and codec.mimeType.lower() == "video/vp8" and len(tap.packets) < 4000:
+            tap.packets.append((id(self), packet.timestamp, bytes(packet.payload)))
+        return await forward(self, publication, packet, codec)
+
+    monkeypatch.setattr(fanout.SubscriberTrack, "forward", tapped_forward)
+    sfu = start_in_thread(app_id="e2e-app", app_secret="e2e-secret-never-in-the-browser")
+    env = {
+        "CALLS_APP_ID": "e2e-app",
+        "CALLS_APP_SECRET": "e2e-secret-never-in-the-browser",
+        "CALLS_API_URL": sfu.base_url,
+        "E2EE": "optional",
+    }
+    try:
+        for base in _start_clinic(tmp_path, demo_clinic_database, env):
+            yield base, tap
+    finally:
+        sfu.stop()
+
+
+def test_through_the_sfu_encrypted_video_cannot_be_decoded_and_clear_video_can(
+    tapped_calls_clinic, browser
+):
+    base, tap = tapped_calls_clinic
+    doctor, patient, _ = join_as_doctor_and_patient(browser, base)
+    tap.recording = True  # from the start: a decoder starts at a key frame
+    doctor.click("#waiting-list button:has-text('Admit')")
+    for page in (doctor, patient):
+        page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
+        frames_grow(page, by=30)
+    clear_streams = set(tap.streams())
+    clear_decoded, clear_refused = tap.decodable()
+    # The SFU's own decoder reads clear video (so the tap and the reassembly work).
+    assert clear_decoded >= 30 and clear_refused <= 2, (clear_decoded, clear_refused)
+
+    # The doctor turns encryption on mid-call: the media starts over on new connections.
+    tap.packets.clear()
+    doctor.click("#e2ee-turn-on")
+    _until_encrypted(doctor, patient)
+    for page in (doctor, patient):
+        frames_grow(page, by=30)  # the browsers, holding the key, decode it
+    tap.recording = False
+    encrypted = {s: f for s, f in tap.streams().items() if s not in clear_streams}
+    frames = sum(len(f) for f in encrypted.values())
+    assert len(encrypted) == 2 and frames >= 30, (len(encrypted), frames)
+    decoded, refused = tap.decodable(leaving_out=clear_streams)
+    # Without the key, the forwarded frames are noise to a decoder: refused, but for a few
+    # that a VP8 decoder takes without complaint (and makes garbage of).
+    assert refused >= 0.8 * frames, (decoded, refused, frames)
+
+
+@pytest.fixture
+def tampering_sfu_clinic(tmp_path, demo_clinic_database):
+    """Calls mode through the local SFU with --tamper-media: a byte of every forwarded frame's
+    encrypted part flipped."""
+    from standins.calls_sfu.server import start_in_thread
+
+    sfu = start_in_thread(app_id="e2e-app", app_secret="e2e-secret", tamper_media=True)
+    env = {
+        "CALLS_APP_ID": "e2e-app",
+        "CALLS_APP_SECRET": "e2e-secret",
+        "CALLS_API_URL": sfu.base_url,
+        "E2EE": "required",
+    }
+    try:
+        yield from _start_clinic(tmp_path, demo_clinic_database, env)
+    finally:
+        sfu.stop()
+
+
+def test_media_altered_on_its_way_is_reported_and_blocked(tampering_sfu_clinic, browser):
+    doctor, patient, _ = join_as_doctor_and_patient(browser, tampering_sfu_clinic)
+    doctor.click("#waiting-list button:has-text('Admit')")
+    for page in (doctor, patient):
+        # The keys were agreed (MLS is fine); the frames are not.
+        wait_until(page, f"() => {HOOK}.e2ee.safetyNumber")
+        wait_until(page, f"() => {HOOK}.e2ee.state === 'failed'")
+        assert "altered" in page.text_content("#e2ee-text")
+        state = _e2ee(page)
+        assert not state["encrypted"] and state["decryptFailures"] > 20
+        decrypting = [s["stats"] for s in state["streams"] if s["direction"] == "decrypt"]
+        # What failed to authenticate was dropped, never handed to the decoder.
+        assert sum(s["failures"]["auth_failed"] for s in decrypting if s) > 20
+        assert all(s["dropped"] >= sum(s["failures"].values()) for s in decrypting if s)

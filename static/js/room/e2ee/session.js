@@ -6,7 +6,7 @@
 // transforms (protection.js). The MLS code (ts-mls, ~40 KB gzip) is loaded only once encryption
 // is on for the visit.
 
-import { LeaveGrace } from "../grace.js";
+import { LEAVE_GRACE_MS, LeaveGrace } from "../grace.js";
 
 // A member with no welcome this long after its key package sends a fresh one.
 const KEY_PACKAGE_RETRY_MS = 6000;
@@ -31,7 +31,18 @@ export function departedMembers(members, participants, myUserId) {
 }
 
 export class E2eeSession extends EventTarget {
-  constructor({ mode, bundleUrl, role, send, frames, kinds, protection, verifiedKey, storage = localStorage }) {
+  constructor({
+    mode,
+    bundleUrl,
+    role,
+    send,
+    frames,
+    kinds,
+    protection,
+    verifiedKey,
+    storage = globalThis.localStorage,
+    graceMs = LEAVE_GRACE_MS,
+  }) {
     super();
     this.mode = mode;
     this.bundleUrl = bundleUrl;
@@ -56,7 +67,7 @@ export class E2eeSession extends EventTarget {
     this.failure = null; // what went wrong with the key exchange, for people
     this.mlsFailures = 0;
     // Someone who left may be reconnecting: their leaf goes after the room's leave grace.
-    this.grace = new LeaveGrace((userId) => this.run(() => this.removeMembers([userId])));
+    this.grace = new LeaveGrace((userId) => this.run(() => this.removeMembers([userId])), graceMs);
   }
 
   get isCommitter() {
