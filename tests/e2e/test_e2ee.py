@@ -92,6 +92,17 @@ def test_an_encrypted_visit_plays_with_one_safety_number_and_a_new_one_after_a_r
     frames_grow(doctor)
     assert _e2ee(doctor)["decryptFailures"] == 0 and _e2ee(doctor)["encrypted"]
     patient.click("#toggle-screen")
+
+    # Recording runs in the doctor's browser, on the decrypted call; its dialog says what
+    # leaves the encrypted call.
+    doctor.click("#record-button")
+    patient.wait_for_selector("#recording-consent[open]", timeout=TIMEOUT)
+    assert "end-to-end encrypted, but a recording is not" in patient.text_content(
+        "#recording-consent-detail"
+    )
+    patient.click("#recording-allow")
+    wait_until(doctor, f"() => ({HOOK}.recorder?.chunks || 0) >= 2")
+    doctor.click("#recording-stop")
     doctor.click("#e2ee-verify")
     doctor.wait_for_selector("#e2ee-verified:not([hidden])")
     screenshot(doctor, f"e2ee-{(media_mode.get('CALLS_APP_ID') and 'calls') or 'p2p'}-doctor")

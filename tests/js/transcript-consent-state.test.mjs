@@ -52,7 +52,7 @@ test("pending: the patient is asked, told where the audio goes; the doctor waits
 });
 
 test("with end-to-end encryption on, the dialog says plainly the audio leaves the encrypted call", () => {
-  const state = frame({ ...base, state: "pending" }, { e2ee: true });
+  const state = frame({ ...base, state: "pending" }, { e2ee: { mode: "optional", on: true } });
   assert.equal(isEncrypted(state), true);
   assert.equal(isEncrypted(frame(base)), false);
   const view = transcriptionView(transcriptionOf(state), patient, participants, { e2ee: isEncrypted(state) });

@@ -3,7 +3,14 @@
 // (capture-panel.js, with the recording's words from consent-state.js).
 
 import { CapturePanel } from "../capture-panel.js";
+import { isEncrypted } from "../transcript/consent-state.js";
 import { announcement, recordingOf, recordingView } from "./consent-state.js";
+
+// What leaves the encrypted call when it is recorded: said in the dialog (docs/e2ee.md).
+export const ENCRYPTED_RECORDING =
+  "This call is end-to-end encrypted, but a recording is not: it is made in the doctor's browser, " +
+  "where the call is in the clear, and goes to the clinic's server, which keeps it encrypted with " +
+  "this visit in your medical record.";
 
 export class RecordingPanel extends CapturePanel {
   // `send(frame)` -> whether it went; `frames`: the client frame types.
@@ -15,7 +22,11 @@ export class RecordingPanel extends CapturePanel {
       prefix: "recording",
       button: "record-button",
       read: recordingOf,
-      viewOf: (recording, me, participants) => recordingView(recording, me, participants),
+      viewOf: (recording, me, participants, state) => {
+        const view = recordingView(recording, me, participants);
+        if (view.dialog && isEncrypted(state)) view.dialog = { ...view.dialog, detail: ENCRYPTED_RECORDING };
+        return view;
+      },
       announce: announcement,
       dialogId: (dialog) => dialog.recordingId,
     });

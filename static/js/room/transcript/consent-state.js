@@ -33,7 +33,7 @@ export function transcriptionOf(state) {
 // Whether a room.state says the call is end-to-end encrypted (a later issue adds the flag;
 // absent means no).
 export function isEncrypted(state) {
-  return state?.e2ee === true || state?.e2ee?.enabled === true;
+  return state?.e2ee?.on === true; // room.state's e2ee object (docs/protocol.md)
 }
 
 // What one page shows for the transcription (transcriptionOf), as recordingView does for the
