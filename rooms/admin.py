@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from rooms.models import ChatMessage
+from rooms.models import ChatMessage, VisitEncryption
 from visits.admin import ReadOnlyAdmin
 from visits.admin_audit import AccessAuditedAdmin
 from visits.models import AccessLogEntry
@@ -22,3 +22,14 @@ class ChatMessageAdmin(AccessAuditedAdmin, ReadOnlyAdmin):
 
     def audit_subject(self, obj: ChatMessage):
         return obj.appointment.patient, obj.appointment
+
+
+@admin.register(VisitEncryption)
+class VisitEncryptionAdmin(ReadOnlyAdmin):
+    """Which visits their doctor put under end-to-end encryption, by whom and when (E2EE=optional;
+    under "required" every visit is). Read-only: it is a fact about the visit, not a setting."""
+
+    list_display = ("turned_on_at", "appointment", "turned_on_by")
+    list_filter = (("turned_on_at", admin.DateFieldListFilter),)
+    list_select_related = ("appointment__patient__user", "appointment__doctor", "turned_on_by")
+    readonly_fields = ("appointment", "turned_on_by", "turned_on_at")
