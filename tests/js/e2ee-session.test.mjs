@@ -209,3 +209,42 @@ test("a browser needs a transform API, WebCrypto and workers", () => {
   assert.equal(e2eeSupport({ crypto: { subtle: {} }, Worker: function () {} }).supported, false);
   assert.equal(e2eeSupport({ ...full, crypto: {} }).supported, false);
 });
+
+test("a doctor's reload makes a new group that everyone in the call joins", async () => {
+  const visit = room();
+  const doctor = visit.join(DOCTOR);
+  const patient = visit.join(PATIENT);
+  visit.state();
+  await settled(doctor.session, patient.session);
+  const number = patient.session.safetyNumber;
+  visit.leave("d1");
+  const again = visit.join({ ...DOCTOR, participant_id: "d2" });
+  visit.state();
+  await settled(again.session, patient.session);
+  assert.ok(again.session.ready && patient.session.ready);
+  assert.equal(patient.session.safetyNumber, again.session.safetyNumber);
+  assert.notEqual(patient.session.safetyNumber, number);
+  assert.equal(lastKey(patient.protection).key, lastKey(again.protection).key);
+  patient.session.close();
+  again.session.close();
+});
+
+test("a patient's socket reconnecting (same page) keeps their place: no new epoch", async () => {
+  const visit = room();
+  const doctor = visit.join(DOCTOR);
+  const patient = visit.join(PATIENT);
+  visit.state();
+  await settled(doctor.session, patient.session);
+  const { epoch, safetyNumber } = doctor.session;
+  // The same page, a new room entry: a new participant id for the same user.
+  const page = visit.pages.get("p1");
+  visit.pages.delete("p1");
+  visit.pages.set("p9", { ...page, participant: { ...PATIENT, participant_id: "p9" } });
+  visit.state();
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  await settled(doctor.session, patient.session);
+  assert.equal(doctor.session.epoch, epoch);
+  assert.equal(patient.session.safetyNumber, safetyNumber);
+  doctor.session.close();
+  patient.session.close();
+});
