@@ -118,6 +118,13 @@ def test_an_encrypted_visit_plays_with_one_safety_number_and_a_new_one_after_a_r
         page.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=TIMEOUT)
         frames_grow(page)
 
+    # The doctor reloads: the new page makes a new group, which the patient's page joins.
+    doctor.reload()
+    _until_encrypted(doctor, patient)
+    assert _same_safety_number(doctor, patient, other_than=renewed) not in (number, renewed)
+    for page in (doctor, patient):
+        frames_grow(page)
+
 
 @pytest.mark.parametrize("media_mode", ["p2p"], indirect=True)
 def test_the_doctor_turns_it_on_mid_call(live_clinic, browser, media_mode):
