@@ -70,11 +70,20 @@ REMOTE_PLAYS = (
 SENDER_STATS = """async () => {
   const out = [];
   for (const { pc } of window.clinicMeetTestHook.connections()) {
+    for (const sender of pc.getSenders()) {
+      if (sender.track?.kind === "video") {
+        const { width, height, frameRate } = sender.track.getSettings();
+        out.push({type: "capture", width, height, frameRate});
+      }
+    }
+    const codecs = {};
+    (await pc.getStats()).forEach((r) => { if (r.type === "codec") codecs[r.id] = r.mimeType; });
     (await pc.getStats()).forEach((r) => {
       if (r.kind !== "video") return;
       if (r.type === "outbound-rtp") out.push({type: r.type, frameWidth: r.frameWidth,
         frameHeight: r.frameHeight, framesPerSecond: r.framesPerSecond, framesSent: r.framesSent,
         bytesSent: r.bytesSent, qualityLimitationReason: r.qualityLimitationReason,
+        codec: codecs[r.codecId],
         encoderImplementation: r.encoderImplementation});
       if (r.type === "inbound-rtp") out.push({type: r.type, frameWidth: r.frameWidth,
         frameHeight: r.frameHeight, framesDecoded: r.framesDecoded, bytesReceived: r.bytesReceived,
