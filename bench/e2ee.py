@@ -298,8 +298,8 @@ def _stream_frames(state: dict) -> int:
     return sum((s.get("stats") or {}).get("frames", 0) for s in state.get("streams") or [])
 
 
-def outbound_video(side: dict) -> dict:
-    out = [s for s in side.get("video_stats", []) if s["type"] == "outbound-rtp"]
+def outbound_video(side: dict, kind: str = "outbound-rtp") -> dict:
+    out = [s for s in side.get("video_stats", []) if s["type"] == kind]
     return out[0] if out else {}
 
 
@@ -501,6 +501,7 @@ def build_report(args, calls: dict, first_frames: dict, files: dict) -> dict:
                 "worker_required": on["worker_cpu_s_per_s"],
                 "sent_off": _resolution(outbound_video(off)),
                 "sent_required": _resolution(outbound_video(on)),
+                "camera": _camera(outbound_video(on, "capture")),
             }
         cpu["total"] = {
             k: sum(cpu[s][k] for s in ("doctor", "patient"))
@@ -522,6 +523,12 @@ def build_report(args, calls: dict, first_frames: dict, files: dict) -> dict:
         "bundle_goal_gzip": BUNDLE_GOAL_GZIP,
         "page_js": pages,
     }
+
+
+def _camera(settings: dict) -> str:
+    if not settings:
+        return "?"
+    return f"{settings.get('width')}x{settings.get('height')}@{settings.get('frameRate')}"
 
 
 def _resolution(stats: dict) -> str:
@@ -551,6 +558,8 @@ def format_report(report: dict) -> list[str]:
                 f"{ratio(c['required'], c['off']):>8}{c['worker_off']:>12.3f}"
                 f"{c['worker_required']:>12.3f}   {sent}"
             )
+        cameras = ", ".join(f"{side} {cpu[side]['camera']}" for side in ("doctor", "patient"))
+        lines.append(f"camera track (getSettings, required): {cameras}")
         lines.append("")
     first = report["first_frame_ms"]
     if any(first[m]["doctor"]["n"] for m in first):

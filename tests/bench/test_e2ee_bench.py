@@ -46,7 +46,8 @@ def test_only_the_bundle_worker_and_frame_crypto_count_as_encryption_code_loaded
 
 def _side(cpu: float, worker: float, width: int) -> dict:
     outbound = {"type": "outbound-rtp", "frameWidth": width, "frameHeight": width * 9 // 16}
-    return {"cpu_s_per_s": cpu, "worker_cpu_s_per_s": worker, "video_stats": [outbound]}
+    camera = {"type": "capture", "width": 1280, "height": 720, "frameRate": 20}
+    return {"cpu_s_per_s": cpu, "worker_cpu_s_per_s": worker, "video_stats": [camera, outbound]}
 
 
 def _run(ms: float) -> dict:
@@ -66,6 +67,7 @@ def test_the_report_adds_and_divides_against_the_same_runs_baseline():
     assert round(report["cpu"]["total"]["added"], 3) == 0.3
     assert round(report["cpu"]["total"]["worker_required"], 3) == 0.12
     assert report["cpu"]["patient"]["sent_required"] == "960x540@?"
+    assert report["cpu"]["patient"]["camera"] == "1280x720@20"
     assert report["first_frame_ms"]["off"]["doctor"]["median"] == 400
     assert report["first_frame_ms"]["required"]["patient"]["median"] == 900
     text = "\n".join(format_report(report))
