@@ -1,6 +1,6 @@
 """What end-to-end encryption (docs/e2ee.md) costs the visit room, against E2EE=off in the same run.
 
-    .venv/bin/python bench/e2ee.py                   full run, about 4 minutes on 2 cores
+    .venv/bin/python bench/e2ee.py                   full run, 3.5-5 minutes on 2 cores
     .venv/bin/python bench/e2ee.py --runs 2 --seconds 8
     .venv/bin/python bench/e2ee.py --skip-cpu        first frame and bytes only
     .venv/bin/python bench/e2ee.py --with-sfu        also bench/sfu_forwarding.py's table
