@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     report["elapsed_s"] = time.monotonic() - started
     print(
         f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f};"
-        f" at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}"
+        f" after the browser runs: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}"
     )
     print(f"run time: {report['elapsed_s']:.1f} s")
     RESULTS.mkdir(parents=True, exist_ok=True)
