@@ -248,3 +248,22 @@ test("a patient's socket reconnecting (same page) keeps their place: no new epoc
   doctor.session.close();
   patient.session.close();
 });
+
+test("a member takes commits and welcomes from the doctor only", async () => {
+  const visit = room();
+  const doctor = visit.join(DOCTOR);
+  const patient = visit.join(PATIENT);
+  const other = { ...PATIENT, participant_id: "x1", user_id: 7, display_name: "Someone Else" };
+  visit.state();
+  await settled(doctor.session, patient.session);
+  const keys = patient.protection.keys.length;
+  const { commit } = await doctor.session.member.remove([4]);
+  // The same (valid) commit, said to come from someone who is not the doctor: ignored.
+  patient.session.participants = [...patient.session.participants, other];
+  patient.session.receive({ from: "x1", kind: kinds.COMMIT, data: toBase64(commit) });
+  await settled(patient.session);
+  assert.ok(patient.session.member.inGroup);
+  assert.equal(patient.protection.keys.length, keys);
+  doctor.session.close();
+  patient.session.close();
+});
