@@ -32,7 +32,6 @@ import gzip
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -51,8 +50,10 @@ from bench.first_frame import (  # noqa: E402
     DOCTOR,
     PATIENT,
     TIMEOUT_MS,
+    load_average,
     one_run,
     sign_in,
+    stop_on_signals,
     summarize,
 )
 from tests.live_server import LiveServer, development_environment, manage  # noqa: E402
@@ -94,10 +95,6 @@ SENDER_STATS = """async () => {
 }"""
 E2EE_STATE = f"() => {{ const e = {HOOK}.e2ee; return {{state: e.state, encrypted: e.encrypted,"
 E2EE_STATE += " streams: e.streams, decryptFailures: e.decryptFailures}; }"
-
-
-def _interrupted(signum, _frame) -> None:
-    raise SystemExit(130)  # unwinds through the finally blocks that stop the servers
 
 
 def _env(sqlite: Path, mode: str) -> dict:
@@ -355,15 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(CHROMIUM).exists():
         print(f"Chromium not found at {CHROMIUM}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupted)
-    signal.signal(signal.SIGINT, _interrupted)
+    stop_on_signals()
 
     started = time.monotonic()
     load_start = os.getloadavg()
-    print(
-        f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}"
-        f" ({os.cpu_count()} CPUs)"
-    )
+    print(f"load average at start: {load_average(load_start)} ({os.cpu_count()} CPUs)")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     calls: dict[str, dict] = {}
     first_frames: dict[str, list] = {"off": [], "required": []}
@@ -475,8 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     report["elapsed_s"] = time.monotonic() - started
     print(
-        f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f};"
-        f" after the browser runs: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}"
+        f"load average at start: {load_average(load_start)};"
+        f" after the browser runs: {load_average(load_end)}"
     )
     print(f"run time: {report['elapsed_s']:.1f} s")
     RESULTS.mkdir(parents=True, exist_ok=True)

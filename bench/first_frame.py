@@ -123,6 +123,16 @@ def _interrupted(signum, _frame) -> None:
     raise SystemExit(130)  # unwinds through the finally blocks that stop the servers
 
 
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM unwind through the finally blocks that stop servers and browsers."""
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
+
+
+def load_average(load: tuple[float, float, float]) -> str:
+    return f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
+
 def _env(sqlite: Path) -> dict:
     """The e2e fixture's server: DEBUG, peer-to-peer only, nothing external."""
     return development_environment(SQLITE_PATH=str(sqlite), ICE_SERVERS="stun:127.0.0.1:9")
@@ -270,15 +280,11 @@ def main() -> int:
     if not Path(CHROMIUM).exists():
         print(f"Chromium not found at {CHROMIUM}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupted)
-    signal.signal(signal.SIGINT, _interrupted)
+    stop_on_signals()
 
     started = time.monotonic()
     load_start = os.getloadavg()
-    print(
-        f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}"
-        f" ({os.cpu_count()} CPUs)"
-    )
+    print(f"load average at start: {load_average(load_start)} ({os.cpu_count()} CPUs)")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     runs, assets = [], []
     workdir = Path(tempfile.mkdtemp(prefix="first-frame-"))
@@ -389,10 +395,7 @@ def main() -> int:
     )
 
     print()
-    print(
-        f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f};"
-        f" at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}"
-    )
+    print(f"load average at start: {load_average(load_start)}; at end: {load_average(load_end)}")
     print(f"run time: {elapsed:.1f} s")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
