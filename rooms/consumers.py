@@ -62,8 +62,9 @@ ABUSE_LIMIT = 200
 # page reconnects); shorter outages are waited out, retrying with backoff up to the cap.
 LAYER_OUTAGE_LIMIT_SECONDS = 30.0
 LAYER_RETRY_CAP_SECONDS = 2.0
-# A failing sweep is tried again at growing intervals up to this.
-SWEEP_BACKOFF_CAP_SECONDS = 30.0
+# A failing sweep is tried again at growing intervals up to this (it is also what notices, once
+# Redis answers again, the events its pub/sub lost meanwhile: not too long).
+SWEEP_BACKOFF_CAP_SECONDS = 10.0
 
 # The one table from the access rule's refusals (clinic.errors) to close codes, most specific
 # first. Over HTTP NotYoursError reads as 404; here the room's address is already known.
@@ -156,6 +157,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # The room as this connection last read it (services.view_for, on every room.changed):
     # signal and MLS frames are relayed with it, reading no shared state per frame.
     view: services.RoomView | None = None
+    # The latest room version (services.room_version) this connection has caught up with.
+    seen_version = 0
     # Set when a room.state may have been missed (the store or the layer failed): the sweeper
     # sends a fresh one, or closes the socket if we are no longer in the room.
     state_stale = False
@@ -383,16 +386,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if failures:
                 logger.warning("room sweep works again after %d failures", failures)
                 failures = 0
+                self.state_stale = True  # events may have been lost while Redis was away
 
     async def _sweep_once(self, interval: float) -> None:
         if _sweeps.due(self.access.room, interval):
             await services.drop_silent(self.access)
+        if await services.room_version(self.access) > self.seen_version:
+            self.state_stale = True  # a room.changed or chat event never reached us
         if self.state_stale:
             self.state_stale = False
             try:
                 # Raises RoomClosed (4408, the page reconnects) if we are no longer in the room:
-                # swept as silent during the outage, or a restarted Redis lost the state.
-                await self._send_state()
+                # swept as silent during the outage, or a restarted Redis lost the state. With
+                # the chat history: a message's broadcast may be what was lost (the page shows
+                # each message once).
+                await self._send_state(with_chat=True)
             except Exception:
                 self.state_stale = True
                 raise
@@ -417,10 +425,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.warning("room state not sent (%r); the sweeper sends it", error)
             self.state_stale = True
 
-    async def _send_state(self) -> None:
+    async def _send_state(self, with_chat: bool = False) -> None:
         self.view = await services.view_for(self.access, self.participant_id)
+        self.seen_version = max(self.seen_version, self.view.version)
         state = {**self.view.state}
-        if state["you"]["status"] == ADMITTED and self.status != ADMITTED:
+        if state["you"]["status"] == ADMITTED and (self.status != ADMITTED or with_chat):
             state["chat"] = await services.chat_history(self.access)
         self.status = state["you"]["status"]
         await self.send(text_data=json.dumps(state))
@@ -442,6 +451,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def room_chat(self, event: dict) -> None:
         frame = event["frame"]
+        if event.get("version") == self.seen_version + 1:
+            self.seen_version += 1  # the next change, in order: nothing missed before it
         if self.participant_id and self.status == ADMITTED:
             if frame["id"] in self.acked_chat_ids:
                 return  # our own message: the acknowledgement carried it already

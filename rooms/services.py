@@ -65,7 +65,24 @@ def _transition_quietly(user_id: int, appointment_id: int, action: str) -> None:
 _transition = database_sync_to_async(_transition_quietly)
 
 
+async def _announced_change(access: RoomAccess) -> int | None:
+    """Count a change the room's members are about to be told of; its number. A connection
+    that saw an older count has missed an event (the channel layer's pub/sub keeps nothing for
+    a process that was reconnecting to Redis), and reads the room afresh (room_version)."""
+    try:
+        return await get_room_state_store().bump_version(access.room)
+    except Exception as error:
+        # The change itself is stored; its broadcast still goes (and is retried).
+        logger.warning("room version not counted (%r)", error)
+        return None
+
+
+async def room_version(access: RoomAccess) -> int:
+    return await get_room_state_store().version(access.room)
+
+
 async def _broadcast_changed(access: RoomAccess) -> None:
+    await _announced_change(access)
     await _group_send(access.group, {"type": "room.changed"})
     # The doctor's audio socket, if any, checks that the transcription is still on.
     await _group_send(audio_group(access.room), {"type": "audio.check"})
@@ -450,7 +467,8 @@ async def post_chat(access: RoomAccess, participant_id: str, text: str) -> dict:
     except Exception as error:
         logger.warning("chat message not stored: %r", error)
         raise ProtocolError("not_sent", "Your message was not sent; try again.") from error
-    await _group_send(access.group, {"type": "room.chat", "frame": frame})
+    version = await _announced_change(access)
+    await _group_send(access.group, {"type": "room.chat", "frame": frame, "version": version})
     return frame
 
 
@@ -495,6 +513,8 @@ class RoomView:
 
     state: dict
     members: RoomMembers
+    # The room's version when it was read (room_version): a later one means news.
+    version: int
 
 
 def _live_get(appointment_id: int, admitted_user_ids: set[int]) -> dict:
@@ -517,9 +537,8 @@ _live = database_sync_to_async(_live_get)
 
 async def view_for(access: RoomAccess, participant_id: str) -> RoomView:
     """The room as one participant may see it. A waiting patient learns only the doctor's name."""
-    participants = sorted(
-        await get_room_state_store().participants(access.room), key=lambda p: p.joined_at
-    )
+    version, participants = await get_room_state_store().participants_versioned(access.room)
+    participants.sort(key=lambda p: p.joined_at)
     me = next((p for p in participants if p.participant_id == participant_id), None)
     if me is None:
         raise RoomClosed(CloseCode.TIMED_OUT, "You are no longer in the room; reconnect.")
@@ -541,7 +560,9 @@ async def view_for(access: RoomAccess, participant_id: str) -> RoomView:
         **await _live(access.appointment_id, _admitted_ids(participants)),
         "ai": False,
     }
-    return RoomView(state=state, members={p.participant_id: p for p in participants})
+    return RoomView(
+        state=state, members={p.participant_id: p for p in participants}, version=version
+    )
 
 
 # --- Captures: recording and transcription (the consent frames; the rule is rooms.consent) ---

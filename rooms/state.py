@@ -55,6 +55,12 @@ class RoomStateStore(Protocol):
     ) -> Participant | None: ...
     async def remove(self, room: str, participant_id: str) -> bool: ...
     async def participants(self, room: str) -> list[Participant]: ...
+    async def version(self, room: str) -> int: ...
+    async def bump_version(self, room: str) -> int: ...
+    async def participants_versioned(self, room: str) -> tuple[int, list[Participant]]:
+        """The version (bump_version's count of announced changes) and the participants, read
+        in one atomic step."""
+
     async def touch(self, room: str, participant_id: str, now: float) -> None: ...
     async def silent_since(self, room: str, cutoff: float) -> list[str]: ...
     async def admit_user(self, room: str, user_id: int) -> None: ...
@@ -96,6 +102,7 @@ class MemoryRoomStateStore:
         self._calls_sessions: dict[str, dict[str, int]] = {}
         self._calls_tracks: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
         self._calls_makers: dict[str, dict[str, str]] = {}
+        self._versions: dict[str, int] = {}
 
     async def add(self, room, participant, now):
         members = self._participants.setdefault(room, {})
@@ -126,6 +133,16 @@ class MemoryRoomStateStore:
 
     async def participants(self, room):
         return [Participant(**asdict(p)) for p in self._participants.get(room, {}).values()]
+
+    async def version(self, room):
+        return self._versions.get(room, 0)
+
+    async def bump_version(self, room):
+        self._versions[room] = self._versions.get(room, 0) + 1
+        return self._versions[room]
+
+    async def participants_versioned(self, room):
+        return self._versions.get(room, 0), await self.participants(room)
 
     async def touch(self, room, participant_id, now):
         if participant_id in self._participants.get(room, {}):
@@ -171,6 +188,7 @@ class MemoryRoomStateStore:
             self._calls_sessions,
             self._calls_tracks,
             self._calls_makers,
+            self._versions,
         )
         for store in stores:
             store.pop(room, None)
@@ -321,6 +339,23 @@ class RedisRoomStateStore:
         entries = await self._client().hvals(self._keys(room)[0])
         return [Participant.from_json(raw) for raw in entries]
 
+    def _version_key(self, room: str) -> str:
+        # How many changes were announced to the room (services._broadcast_changed, chat).
+        return f"{self._prefix}{room}:version"
+
+    async def version(self, room):
+        return int(await self._client().get(self._version_key(room)) or 0)
+
+    async def bump_version(self, room):
+        return await self._client().incr(self._version_key(room))
+
+    async def participants_versioned(self, room):
+        async with self._client().pipeline(transaction=True) as pipe:
+            pipe.get(self._version_key(room))
+            pipe.hvals(self._keys(room)[0])
+            version, entries = await pipe.execute()
+        return int(version or 0), [Participant.from_json(raw) for raw in entries]
+
     async def touch(self, room, participant_id, now):
         participants, seen, _ = self._keys(room)
         if await self._client().hexists(participants, participant_id):
@@ -369,7 +404,12 @@ class RedisRoomStateStore:
         }
 
     def _all_keys(self, room: str) -> tuple[str, ...]:
-        return (*self._keys(room), *self._calls_keys(room), self._calls_makers_key(room))
+        return (
+            *self._keys(room),
+            *self._calls_keys(room),
+            self._calls_makers_key(room),
+            self._version_key(room),
+        )
 
     async def expire(self, room, seconds):
         async with self._client().pipeline(transaction=True) as pipe:
