@@ -44,6 +44,18 @@ class Participant:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class CallsSnapshot:
+    """What the Calls proxy checks a request against, read in one step (rooms.calls.rules)."""
+
+    participants: list[Participant]
+    owners: dict[str, int | None]  # owner user id of each session asked about
+    # The published tracks of each session asked about, when asked: {session: {mid: (name, kind)}}
+    published: dict[str, dict[str, tuple[str, str]]]
+    # Every Calls session of the room, when asked: {session: (owner, maker participant id)}
+    sessions: dict[str, tuple[int, str | None]] | None
+
+
 class RoomStateStore(Protocol):
     async def add(self, room: str, participant: Participant, now: float) -> list[Participant]:
         """Add `participant`, removing (and returning) entries of the same user in the same
@@ -90,6 +102,18 @@ class RoomStateStore(Protocol):
 
     async def calls_sessions_forget(self, room: str, session_ids: list[str]) -> None:
         """Forget sessions and what they published: the proxy refuses them from now on."""
+
+    async def calls_snapshot(
+        self,
+        room: str,
+        session_ids: list[str],
+        *,
+        published: bool = False,
+        sessions: bool = False,
+    ) -> CallsSnapshot:
+        """The room's participants and the owners of `session_ids` (with what those sessions
+        published, and every session of the room, when asked), in one read: one Redis round
+        trip, whatever a proxy request names."""
 
 
 class MemoryRoomStateStore:
@@ -212,6 +236,20 @@ class MemoryRoomStateStore:
         for session_id in session_ids:
             for store in (self._calls_sessions, self._calls_tracks, self._calls_makers):
                 store.get(room, {}).pop(session_id, None)
+
+    async def calls_snapshot(self, room, session_ids, *, published=False, sessions=False):
+        owners = self._calls_sessions.get(room, {})
+        tracks = self._calls_tracks.get(room, {})
+        return CallsSnapshot(
+            participants=await self.participants(room),
+            owners={session_id: owners.get(session_id) for session_id in session_ids},
+            published=(
+                {session_id: dict(tracks.get(session_id, {})) for session_id in session_ids}
+                if published
+                else {}
+            ),
+            sessions=await self.calls_sessions(room) if sessions else None,
+        )
 
 
 # Add a participant and drop the same user's earlier entries, in one atomic step.
@@ -457,6 +495,43 @@ class RedisRoomStateStore:
                 self._calls_makers_key(room),
                 *session_ids,
             )
+
+    async def calls_snapshot(self, room, session_ids, *, published=False, sessions=False):
+        sessions_key, tracks_key = self._calls_keys(room)
+        async with self._client().pipeline(transaction=True) as pipe:  # one consistent read
+            pipe.hvals(self._keys(room)[0])
+            if session_ids:
+                pipe.hmget(sessions_key, session_ids)
+            if published:
+                pipe.hgetall(tracks_key)
+            if sessions:
+                pipe.hgetall(sessions_key)
+                pipe.hgetall(self._calls_makers_key(room))
+            replies = iter(await pipe.execute())
+        participants = [Participant.from_json(raw) for raw in next(replies)]
+        owned = next(replies) if session_ids else []
+        owners = {
+            session_id: int(owner) if owner is not None else None
+            for session_id, owner in zip(session_ids, owned, strict=True)
+        }
+        by_session: dict[str, dict[str, tuple[str, str]]] = {}
+        if published:
+            entries = {key.decode(): value for key, value in next(replies).items()}
+            for session_id in session_ids:
+                prefix = f"{session_id}/"
+                by_session[session_id] = {
+                    key.removeprefix(prefix): tuple(json.loads(value))
+                    for key, value in entries.items()
+                    if key.startswith(prefix)
+                }
+        every_session = None
+        if sessions:
+            owner_of, maker_of = next(replies), next(replies)
+            every_session = {
+                session.decode(): (int(owner), (maker_of.get(session) or b"").decode() or None)
+                for session, owner in owner_of.items()
+            }
+        return CallsSnapshot(participants, owners, by_session, every_session)
 
 
 _store: RoomStateStore | None = None
