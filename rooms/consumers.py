@@ -147,7 +147,8 @@ class RoomSweeps:
 
 
 _sweeps = RoomSweeps()
-_room_access = database_sync_to_async(room_access_get)
+# In the thread pool, as rooms.services' reads: a burst of joins must not queue in one thread.
+_room_access = database_sync_to_async(room_access_get, thread_sensitive=False)
 PONG = json.dumps({"type": ServerFrame.PONG})
 
 

@@ -8,6 +8,7 @@ the shared room state (rooms.state) and tell the room's members through the chan
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -81,7 +82,8 @@ async def room_version(access: RoomAccess) -> int:
     return await get_room_state_store().version(access.room)
 
 
-async def _broadcast_changed(access: RoomAccess) -> None:
+async def broadcast_changed(access: RoomAccess) -> None:
+    """Tell the room's members that it changed (each reads it afresh), counted first."""
     await _announced_change(access)
     await _group_send(access.group, {"type": "room.changed"})
     # The doctor's audio socket, if any, checks that the transcription is still on.
@@ -145,14 +147,14 @@ async def join(access: RoomAccess, channel_name: str) -> Participant:
     await get_channel_layer().group_add(access.group, channel_name)
     if access.role == Role.PATIENT and not admitted:
         await _transition(access.user_id, access.appointment_id, "check_in")
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
     return participant
 
 
 async def leave(access: RoomAccess, participant_id: str, channel_name: str) -> None:
     await get_channel_layer().group_discard(access.group, channel_name)
     if await get_room_state_store().remove(access.room, participant_id):
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
         left_at = _latest_leave[(access.room, access.user_id)] = time.monotonic()
         _in_background(_gone_unless_back(access, left_at))
 
@@ -212,7 +214,7 @@ async def drop_silent(access: RoomAccess) -> int:
         if silent is not None:
             await _captures_left(access, silent.user_id, await store.participants(access.room))
     if dropped:
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
     return len(dropped)
 
 
@@ -262,7 +264,7 @@ async def admit(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
         await store.revoke_user(access.room, target.user_id)
         raise
     await _transition(access.user_id, access.appointment_id, "start")
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
 
 
 async def deny(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
@@ -290,7 +292,7 @@ async def remove(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
 async def _send_away(access: RoomAccess, target: Participant, event: str) -> None:
     if await get_room_state_store().remove(access.room, target.participant_id):
         await get_channel_layer().send(target.channel_name, {"type": event})
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
 
 
 async def end(access: RoomAccess, doctor_pid: str) -> None:
@@ -353,7 +355,7 @@ async def turn_on_e2ee(access: RoomAccess, participant_id: str) -> None:
         raise ProtocolError("e2ee_off", "End-to-end encryption is turned off for this clinic.")
     if not encryption["on"]:
         await _turn_on_encryption(access)
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
 
 
 def _mls_recipients(
@@ -408,7 +410,7 @@ async def relay_mls(
 async def update_media(access: RoomAccess, participant_id: str, flags: dict) -> None:
     await _require_member(access, participant_id)
     await get_room_state_store().update(access.room, participant_id, **flags)
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
 
 
 async def update_tracks(
@@ -421,7 +423,7 @@ async def update_tracks(
     await get_room_state_store().update(
         access.room, participant_id, session_id=session_id, tracks=tracks
     )
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
 
 
 def _chat_frame(message: ChatMessage, names: dict[int, tuple[str, str]]) -> dict:
@@ -472,7 +474,13 @@ async def post_chat(access: RoomAccess, participant_id: str, text: str) -> dict:
     return frame
 
 
-@database_sync_to_async
+# Reads on the room's hot paths (every room.state, every admission) run in the thread pool, not
+# in the one thread-sensitive thread, where every database call of the process would queue
+# behind every other (joins waited seconds at 500 rooms: bench/signaling.py).
+_reading = functools.partial(database_sync_to_async, thread_sensitive=False)
+
+
+@_reading
 def chat_history(access: RoomAccess) -> list[dict]:
     appointment = Appointment.objects.select_related("doctor", "patient__user").get(
         pk=access.appointment_id
@@ -532,7 +540,7 @@ def _live_get(appointment_id: int, admitted_user_ids: set[int]) -> dict:
     }
 
 
-_live = database_sync_to_async(_live_get)
+_live = _reading(_live_get)
 
 
 async def view_for(access: RoomAccess, participant_id: str) -> RoomView:
@@ -609,7 +617,7 @@ async def _captures_left(
     if participants is None:
         participants = await get_room_state_store().participants(access.room)
     if await _captures_left_sync(access.appointment_id, user_id, _admitted_ids(participants)):
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
 
 
 @database_sync_to_async
@@ -628,7 +636,7 @@ async def _capture_changed(access: RoomAccess, rules: CaptureRules) -> None:
     """After a consent frame: settle the capture against who is admitted by now (someone may
     have been let in while we acted, on this process or another), then tell everyone."""
     await _settle_sync(rules, access.appointment_id, await _admitted_now(access))
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
 
 
 @database_sync_to_async
@@ -692,4 +700,4 @@ async def stop_capture(
     """Anyone in the call stops the recording or the transcription."""
     await _require_admitted(access, participant_id)
     await _stop_sync(rules, access, capture_id)
-    await _broadcast_changed(access)
+    await broadcast_changed(access)

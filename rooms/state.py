@@ -378,7 +378,7 @@ class RedisRoomStateStore:
         return [Participant.from_json(raw) for raw in entries]
 
     def _version_key(self, room: str) -> str:
-        # How many changes were announced to the room (services._broadcast_changed, chat).
+        # How many changes were announced to the room (services.broadcast_changed, chat).
         return f"{self._prefix}{room}:version"
 
     async def version(self, room):

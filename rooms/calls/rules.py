@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from clinic.errors import (
@@ -36,7 +35,7 @@ from clinic.integrations.cloudflare.calls_client import (
 )
 from rooms.calls.sessions import close_sessions
 from rooms.selectors import RoomAccess, room_access_get
-from rooms.services import STATE_GRACE_SECONDS
+from rooms.services import STATE_GRACE_SECONDS, broadcast_changed
 from rooms.state import ADMITTED, CallsSnapshot, Participant, get_room_state_store
 
 logger = logging.getLogger(__name__)
@@ -156,7 +155,7 @@ async def _announce_tracks(caller: CallsCaller, session_id: str) -> None:
     await store.update(
         room, caller.participant.participant_id, session_id=session_id, tracks=tracks
     )
-    await get_channel_layer().group_send(caller.access.group, {"type": "room.changed"})
+    await broadcast_changed(caller.access)
 
 
 async def _keep_with_room(caller: CallsCaller) -> None:
