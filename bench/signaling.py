@@ -290,6 +290,13 @@ class Environment:
                 )
             self.created_database = False
 
+    def postgres_connections(self) -> int:
+        """How many connections our database has now, this query's own left out."""
+        with psycopg_connect(self.database_url) as connection:
+            return connection.execute(
+                "SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = current_database()"
+            ).fetchone()[0]
+
     def reset_rooms(self) -> None:
         """Every room as seeded: nobody in it (Redis), every visit confirmed again (the runs
         before checked them in and started them), no chat."""
@@ -730,6 +737,7 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         # Everything else the machine did meanwhile (PostgreSQL, HAProxy, anything not ours).
         cpu["others"] = max(0.0, _machine_busy_seconds() - cpu_machine - sum(cpu.values()))
         connections_held = server.cluster.connections() if server.cluster else {}
+        postgres_connections = env.postgres_connections()
         frames, sent = len(run.relay_ms), run.sent
         server.check_alive()
         rss_after = server.rss_kib()
@@ -774,6 +782,8 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
             "postgres": round(100 * postgres / exchange_seconds, 1),
         },
         "connections_by_process": connections_held,
+        # Our database's connections at the end of the exchange (each process's pool).
+        "postgres_connections": postgres_connections,
         "redis_commands_per_s": round(redis_counted["total"] / exchange_seconds, 1),
         "redis_commands_per_frame": (round(redis_counted["total"] / frames, 2) if frames else None),
         "redis_top_commands_per_s": {
@@ -823,7 +833,7 @@ def _print_scale_out(results: list[dict], meta: dict) -> None:
     head = (
         f"{'N':>4} {'server':<9} {'Daphne each':>15} {'haproxy':>7} {'redis':>5} "
         f"{'postgres':>8} {'client':>6} {'other':>5} {'redis cmd/s':>11} {'cmd/frame':>9} "
-        f"{'sockets per process':>19}"
+        f"{'sockets per process':>19} {'PG conns':>8}"
     )
     print(head)
     print("-" * len(head))
@@ -836,7 +846,7 @@ def _print_scale_out(results: list[dict], meta: dict) -> None:
             f"{cpu['redis']:>5.0f} {by['postgres']:>8.0f} {cpu['client']:>6.0f} "
             f"{max(cpu['others'] - by.get('haproxy', 0) - by['postgres'], 0):>5.0f} "
             f"{r['redis_commands_per_s']:>11.0f} {_ms(r['redis_commands_per_frame']):>9} "
-            f"{sockets:>19}"
+            f"{sockets:>19} {r['postgres_connections']:>8}"
         )
     print(
         "postgres = every PostgreSQL process on the machine; other = the rest of the machine "
