@@ -795,7 +795,7 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         "rss_kib": {"before": rss_before, "connected": rss_connected, "after": rss_after},
         "kib_per_connection": round((rss_connected - rss_before) / (2 * count), 1),
         "redis_bytes_per_connection": (
-            round((redis_connected - redis_before) / (2 * count)) if "daphne" in server.name else 0
+            round((redis_connected - redis_before) / (2 * count)) if server.name != "floor" else 0
         ),
         "errors": len(run.errors),
         "error_kinds": dict(Counter(_error_kind(e) for e in run.errors).most_common(10)),
