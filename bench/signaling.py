@@ -711,7 +711,7 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         cpu_server, cpu_redis = server.cpu_seconds(), _proc_cpu_seconds(redis_pid)
         cpu_client, cpu_machine = time.process_time(), _machine_busy_seconds()
         cpu_processes, cpu_postgres = server.cpu_by_process(), _postgres_cpu_seconds()
-        redis_before = _redis_counters(env)
+        redis_counters_before = _redis_counters(env)
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + options.max_exchange_seconds
         await _limited(
@@ -733,7 +733,7 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
             name: seconds - cpu_processes[name] for name, seconds in server.cpu_by_process().items()
         }
         postgres = _postgres_cpu_seconds() - cpu_postgres
-        redis_counted = _redis_delta(redis_before, _redis_counters(env))
+        redis_counted = _redis_delta(redis_counters_before, _redis_counters(env))
         # Everything else the machine did meanwhile (PostgreSQL, HAProxy, anything not ours).
         cpu["others"] = max(0.0, _machine_busy_seconds() - cpu_machine - sum(cpu.values()))
         connections_held = server.cluster.connections() if server.cluster else {}
@@ -863,15 +863,21 @@ def _print_scale_out(results: list[dict], meta: dict) -> None:
     print(head)
     print("-" * len(head))
     for rooms, runs in by_rooms.items():
-        base = runs[0]
+        # Against the latest run of the first process count before it: with --processes
+        # 1,2,1,2 each x2 is compared with the x1 just before it, and the second x1 with the
+        # first shows how much the machine's other work moved the figures meanwhile.
+        latest_base = runs[0]
         for r in runs[1:]:
+            base_now = latest_base
+            if r["processes"] == runs[0]["processes"]:
+                latest_base = r
             print(
-                f"{rooms:>4} {r['server'] + ' / ' + base['server']:<18} "
-                f"{_ratio(r['frames_per_s'], base['frames_per_s']):>8} "
-                f"{_ratio(r['relay_ms'].get('p50'), base['relay_ms'].get('p50')):>9} "
-                f"{_ratio(r['relay_ms'].get('p99'), base['relay_ms'].get('p99')):>9} "
-                f"{_ratio(r['join_ms'].get('p50'), base['join_ms'].get('p50')):>8} "
-                f"{_ratio(r['server_cpu_ms_per_frame'], base['server_cpu_ms_per_frame']):>16}"
+                f"{rooms:>4} {r['server'] + ' / ' + base_now['server']:<18} "
+                f"{_ratio(r['frames_per_s'], base_now['frames_per_s']):>8} "
+                f"{_ratio(r['relay_ms'].get('p50'), base_now['relay_ms'].get('p50')):>9} "
+                f"{_ratio(r['relay_ms'].get('p99'), base_now['relay_ms'].get('p99')):>9} "
+                f"{_ratio(r['join_ms'].get('p50'), base_now['join_ms'].get('p50')):>8} "
+                f"{_ratio(r['server_cpu_ms_per_frame'], base_now['server_cpu_ms_per_frame']):>16}"
             )
     busiest = max(scaled, key=lambda r: r["cpu_percent"]["client"])
     print(
