@@ -11,6 +11,7 @@ import contextlib
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
@@ -285,12 +286,27 @@ async def end(access: RoomAccess, doctor_pid: str) -> None:
     await get_room_state_store().clear(access.room)
 
 
-async def relay_signal(access: RoomAccess, sender_pid: str, to: str, data_json: str) -> None:
-    """Pass SDP/ICE to one admitted participant; `from` is set here, never by the client."""
-    await _require_admitted(access, sender_pid)
-    target = await get_room_state_store().get(access.room, to)
+def relay_target(members: "RoomMembers", sender_pid: str, to: str) -> Participant:
+    """Who a `signal` frame goes to: an admitted participant other than its admitted sender.
+
+    Read from the members the sender's connection was last told of (view_for, refreshed on
+    every room.changed), so relaying a frame reads no shared state; the recipient's connection
+    checks again that it is admitted (the consumer's room_signal)."""
+    me = members.get(sender_pid)
+    if me is None:
+        raise RoomClosed(CloseCode.TIMED_OUT, "You are no longer in the room; reconnect.")
+    if me.status != ADMITTED:
+        raise ProtocolError("forbidden", "Wait until the doctor lets you in.")
+    target = members.get(to)
     if target is None or target.status != ADMITTED or to == sender_pid:
         raise ProtocolError("not_found", "No admitted participant with that id.")
+    return target
+
+
+async def relay_signal(members: "RoomMembers", sender_pid: str, to: str, data_json: str) -> None:
+    """Pass SDP/ICE to one admitted participant, with one channel-layer send; `from` is set
+    here, never by the client."""
+    target = relay_target(members, sender_pid, to)
     try:
         await get_channel_layer().send(
             target.channel_name,
@@ -348,17 +364,22 @@ def _mls_recipients(
 
 
 async def relay_mls(
-    access: RoomAccess, sender_pid: str, kind: MlsKind, data: str, to: str | None
+    view: "RoomView", sender_pid: str, kind: MlsKind, data: str, to: str | None
 ) -> None:
-    """Pass an MLS message on to the admitted participants its kind names (_mls_recipients).
+    """Pass an MLS message on to the admitted participants its kind names (_mls_recipients),
+    as the sender's connection last saw the room (view_for).
 
     The server never reads, keeps or changes it: the browsers' MLS group authenticates every
-    message, so all a server could do is drop one. A waiting patient is never sent one."""
-    sender = await _require_admitted(access, sender_pid)
-    if not (await _visit_encryption(appointment_id=access.appointment_id))["on"]:
+    message, so all a server could do is drop one. A waiting patient is never sent one (the
+    recipient's connection checks again: the consumer's room_mls)."""
+    sender = view.members.get(sender_pid)
+    if sender is None:
+        raise RoomClosed(CloseCode.TIMED_OUT, "You are no longer in the room; reconnect.")
+    if sender.status != ADMITTED:
+        raise ProtocolError("forbidden", "Wait until the doctor lets you in.")
+    if not view.state["e2ee"]["on"]:
         raise ProtocolError("e2ee_off", "End-to-end encryption is not on for this visit.")
-    participants = await get_room_state_store().participants(access.room)
-    admitted = [p for p in participants if p.status == ADMITTED]
+    admitted = [p for p in view.members.values() if p.status == ADMITTED]
     event = {"type": "room.mls", "from": sender_pid, "kind": kind.value, "data": data}
     for recipient in _mls_recipients(kind, sender, to, admitted):
         try:
@@ -462,7 +483,39 @@ def _public(participant: Participant) -> dict:
     }
 
 
-async def state_for(access: RoomAccess, participant_id: str) -> dict:
+# Who is in the room, by participant id, as one connection last read it.
+RoomMembers = dict[str, Participant]
+
+
+@dataclass(frozen=True)
+class RoomView:
+    """One participant's view of the room: the `room.state` frame, and the members behind it,
+    which that participant's connection relays `signal` and `mls` frames with until the next
+    room.changed (members' channel names never leave the server)."""
+
+    state: dict
+    members: RoomMembers
+
+
+def _live_get(appointment_id: int, admitted_user_ids: set[int]) -> dict:
+    """The parts of room.state kept in the database, read in one thread hop."""
+    return {
+        # Everyone sees it, waiting patients too: a visit being recorded is no secret to anyone
+        # about to enter it (and entering pauses it until they allow).
+        "recording": recording_live_get(
+            appointment_id=appointment_id, admitted_user_ids=admitted_user_ids
+        ),
+        "transcription": transcription_live_get(
+            appointment_id=appointment_id, admitted_user_ids=admitted_user_ids
+        ),
+        "e2ee": visit_encryption_get(appointment_id=appointment_id),
+    }
+
+
+_live = database_sync_to_async(_live_get)
+
+
+async def view_for(access: RoomAccess, participant_id: str) -> RoomView:
     """The room as one participant may see it. A waiting patient learns only the doctor's name."""
     participants = sorted(
         await get_room_state_store().participants(access.room), key=lambda p: p.joined_at
@@ -481,21 +534,14 @@ async def state_for(access: RoomAccess, participant_id: str) -> dict:
     else:
         # Admitted patients see who is in the call, not who else may be waiting.
         visible = [_public(p) for p in participants if p.status == ADMITTED]
-    return {
+    state = {
         "type": ServerFrame.STATE.value,
         "you": {"participant_id": me.participant_id, "role": me.role, "status": me.status},
         "participants": visible,
-        # Everyone sees it, waiting patients too: a visit being recorded is no secret to anyone
-        # about to enter it (and entering pauses it until they allow).
-        "recording": await _recording_state(
-            appointment_id=access.appointment_id, admitted_user_ids=_admitted_ids(participants)
-        ),
-        "transcription": await _transcription_state(
-            appointment_id=access.appointment_id, admitted_user_ids=_admitted_ids(participants)
-        ),
-        "e2ee": await _visit_encryption(appointment_id=access.appointment_id),
+        **await _live(access.appointment_id, _admitted_ids(participants)),
         "ai": False,
     }
+    return RoomView(state=state, members={p.participant_id: p for p in participants})
 
 
 # --- Captures: recording and transcription (the consent frames; the rule is rooms.consent) ---
@@ -507,9 +553,6 @@ DECISIONS = {
     ConsentDecision.DECLINE: CaptureConsent.Decision.DECLINED,
     ConsentDecision.WITHDRAW: CaptureConsent.Decision.WITHDRAWN,
 }
-
-_recording_state = database_sync_to_async(recording_live_get)
-_transcription_state = database_sync_to_async(transcription_live_get)
 
 
 def _admitted_ids(participants: list[Participant]) -> set[int]:
