@@ -29,11 +29,15 @@ from tests.live_cluster import (
     seed_demo,
 )
 from tests.live_server import ServerDidNotStart
-from tests.rooms_live.live_stack import DEFAULT_POSTGRES_URL, env_postgres_url, postgres_reachable
+from tests.rooms_live.live_stack import (
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_REDIS_URL,
+    env_postgres_url,
+    postgres_reachable,
+)
 
 pytestmark = pytest.mark.slow
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
 # The issue asks for the page back within 5 s of a process dying; the test waits far longer
 # (no timed tests): it prints the seconds it measured.
 RECONNECT_WAIT_SECONDS = 20
