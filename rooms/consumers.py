@@ -147,8 +147,7 @@ class RoomSweeps:
 
 
 _sweeps = RoomSweeps()
-# In the thread pool, as rooms.services' reads: a burst of joins must not queue in one thread.
-_room_access = database_sync_to_async(room_access_get, thread_sensitive=False)
+_room_access = database_sync_to_async(room_access_get)
 PONG = json.dumps({"type": ServerFrame.PONG})
 
 

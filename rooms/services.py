@@ -8,7 +8,6 @@ the shared room state (rooms.state) and tell the room's members through the chan
 
 import asyncio
 import contextlib
-import functools
 import logging
 import secrets
 import time
@@ -474,13 +473,7 @@ async def post_chat(access: RoomAccess, participant_id: str, text: str) -> dict:
     return frame
 
 
-# Reads on the room's hot paths (every room.state, every admission) run in the thread pool, not
-# in the one thread-sensitive thread, where every database call of the process would queue
-# behind every other (joins waited seconds at 500 rooms: bench/signaling.py).
-_reading = functools.partial(database_sync_to_async, thread_sensitive=False)
-
-
-@_reading
+@database_sync_to_async
 def chat_history(access: RoomAccess) -> list[dict]:
     appointment = Appointment.objects.select_related("doctor", "patient__user").get(
         pk=access.appointment_id
@@ -540,7 +533,7 @@ def _live_get(appointment_id: int, admitted_user_ids: set[int]) -> dict:
     }
 
 
-_live = _reading(_live_get)
+_live = database_sync_to_async(_live_get)
 
 
 async def view_for(access: RoomAccess, participant_id: str) -> RoomView:

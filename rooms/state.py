@@ -268,6 +268,14 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 return replaced
 """
 
+# Record when a participant was last heard from, unless it left meanwhile: one round trip.
+_TOUCH_SCRIPT = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+end
+return 1
+"""
+
 # Merge a JSON object of changes into one participant's JSON entry, in one atomic step.
 _MERGE_SCRIPT = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -396,8 +404,7 @@ class RedisRoomStateStore:
 
     async def touch(self, room, participant_id, now):
         participants, seen, _ = self._keys(room)
-        if await self._client().hexists(participants, participant_id):
-            await self._client().hset(seen, participant_id, now)
+        await self._client().eval(_TOUCH_SCRIPT, 2, participants, seen, participant_id, repr(now))
 
     async def silent_since(self, room, cutoff):
         seen = await self._client().hgetall(self._keys(room)[1])
