@@ -20,7 +20,7 @@ from visits.selectors import (
     Capability,
     appointment_require,
     appointments_overlapping,
-    doctor_slot_grid,
+    doctor_slot_grid_utc,
     user_is_signed_in,
 )
 
@@ -143,7 +143,12 @@ def appointment_set_details(
         raise ApplicationError("Please give a reason for the visit.", field="reason")
     appointment.doctor, appointment.patient = doctor, patient
     appointment.start, appointment.end, appointment.reason = start, end, reason.strip()
-    appointment.full_clean(exclude=["doctor", "patient"])
+    # The fields' own rules (lengths, choices) only: the unique room_id (a fresh uuid4) and
+    # the check constraints (end after start, checked above; a known status, set by code) are
+    # the database's to enforce, and checking them here cost a query each.
+    appointment.full_clean(
+        exclude=["doctor", "patient"], validate_unique=False, validate_constraints=False
+    )
     _save_holding_slot(appointment)
     return appointment
 
@@ -157,11 +162,11 @@ def _require_slot(*, doctor: Doctor, start: datetime, now: datetime) -> datetime
         raise ApplicationError("Appointments can be booked at most a year ahead.", field="start")
     local_start = start.astimezone(doctor.zone)
     instant = start.astimezone(UTC)
-    for slot in doctor_slot_grid(doctor=doctor, day=local_start.date()):
-        # Compared as instants: in one zone `==` compares wall times, and on the night clocks
-        # go back the same wall time names two instants.
-        if slot.start.astimezone(UTC) == instant:
-            return slot.end
+    # Compared as instants (the grid is in UTC): in one zone `==` compares wall times, and on
+    # the night clocks go back the same wall time names two instants.
+    for slot_start, slot_end in doctor_slot_grid_utc(doctor=doctor, day=local_start.date()):
+        if slot_start == instant:
+            return slot_end.astimezone(doctor.zone)
     raise ApplicationError(
         f"{local_start:%Y-%m-%d %H:%M} ({doctor.time_zone}) is not one of {doctor}'s "
         f"appointment slots; list them at /api/doctors/{doctor.pk}/slots/"
