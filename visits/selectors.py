@@ -134,6 +134,32 @@ def doctor_slot_grid_utc(*, doctor: Doctor, day: date) -> list[tuple[datetime, d
     return slots
 
 
+def doctor_slot_end(*, doctor: Doctor, start: datetime) -> datetime | None:
+    """The end, in the doctor's zone, of the doctor's slot that starts at the instant `start`
+    (aware), or None when no slot starts then: the slots of doctor_slot_grid_utc, found by
+    arithmetic on each working-hours range rather than by listing the day."""
+    zone = doctor.zone
+    day = start.astimezone(zone).date()
+    instant = start.astimezone(UTC)
+    length = doctor.appointment_length
+    weekday = day.weekday()
+    for hours in doctor.working_hours.all():
+        if hours.weekday != weekday:
+            continue
+        range_start = _local_instant(day, hours.start_time, zone)
+        range_end = _local_instant(day, hours.end_time, zone)
+        if range_start is None or range_end is None:
+            continue
+        since_range_start = instant - range_start.astimezone(UTC)
+        if (
+            since_range_start >= timedelta(0)
+            and since_range_start % length == timedelta(0)
+            and instant + length <= range_end.astimezone(UTC)
+        ):
+            return (instant + length).astimezone(zone)
+    return None
+
+
 def doctor_slot_grid(*, doctor: Doctor, day: date) -> list[Slot]:
     """Every slot of the doctor's working hours on a local day, booked or not.
 

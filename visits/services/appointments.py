@@ -1,7 +1,7 @@
 """Writes about appointments: booking, rescheduling and the status state machine."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,7 +20,7 @@ from visits.selectors import (
     Capability,
     appointment_require,
     appointments_overlapping,
-    doctor_slot_grid_utc,
+    doctor_slot_end,
     user_is_signed_in,
 )
 
@@ -160,13 +160,12 @@ def _require_slot(*, doctor: Doctor, start: datetime, now: datetime) -> datetime
         raise ApplicationError("That time is in the past.", field="start")
     if start > now + BOOKING_HORIZON:
         raise ApplicationError("Appointments can be booked at most a year ahead.", field="start")
+    # Found by instant (in one zone `==` compares wall times, and on the night clocks go back
+    # the same wall time names two instants).
+    end = doctor_slot_end(doctor=doctor, start=start)
+    if end is not None:
+        return end
     local_start = start.astimezone(doctor.zone)
-    instant = start.astimezone(UTC)
-    # Compared as instants (the grid is in UTC): in one zone `==` compares wall times, and on
-    # the night clocks go back the same wall time names two instants.
-    for slot_start, slot_end in doctor_slot_grid_utc(doctor=doctor, day=local_start.date()):
-        if slot_start == instant:
-            return slot_end.astimezone(doctor.zone)
     raise ApplicationError(
         f"{local_start:%Y-%m-%d %H:%M} ({doctor.time_zone}) is not one of {doctor}'s "
         f"appointment slots; list them at /api/doctors/{doctor.pk}/slots/"
