@@ -10,7 +10,6 @@ from rest_framework.views import APIView
 from clinic import openapi
 from clinic.pagination import PageNumberPagination
 from visits import selectors, services
-from visits.apis.authentication import WITH_PATIENT_PROFILE
 from visits.models import Appointment, AppointmentStatus, Patient
 
 UTC_MIDNIGHT = time(0, tzinfo=UTC)
@@ -78,7 +77,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 class AppointmentListCreateApi(APIView):
     pagination_class = PageNumberPagination  # also tells the schema the list is paginated
-    authentication_classes = WITH_PATIENT_PROFILE  # a booking asks request.user.patient
+    user_profiles = ("patient",)  # a booking asks request.user.patient (authentication.py)
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=AppointmentStatus.choices, required=False)

@@ -1,30 +1,29 @@
 """How the API knows who is calling. A module of its own, importing no DRF views: DRF reads
 DEFAULT_AUTHENTICATION_CLASSES while its views module is being imported."""
 
-from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from visits.models import User
 
 
-class _UsersWithPatientProfile:
-    """What JWTAuthentication asks for a user (`objects.get`, `DoesNotExist`), with the patient
-    profile joined in."""
+class _UserLookup:
+    """What JWTAuthentication asks of its user model (`objects.get`, `DoesNotExist`), with the
+    given profiles joined in."""
 
-    objects = User.objects.select_related("patient")
     DoesNotExist = User.DoesNotExist
+
+    def __init__(self, profiles: tuple[str, ...]) -> None:
+        self.objects = User.objects.select_related(*profiles) if profiles else User.objects
 
 
 class ProfileJWTAuthentication(JWTAuthentication):
     """simplejwt's JWT authentication, every check of it unchanged (the user exists, is
-    active, the token's password digest matches), with the patient profile loaded in the same
-    query: a booking asks `request.user.patient`, which was a query of its own. Only where
-    the profile is used: the join costs the other views more than it saves them."""
+    active, the token's password digest matches), whose user query also loads the profiles a
+    view names in `user_profiles` (e.g. ("patient",) where a booking asks
+    `request.user.patient`, a query of its own otherwise). Views that name none get the plain
+    query: for them the join would cost more than it saves."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.user_model = _UsersWithPatientProfile
-
-
-# DEFAULT_AUTHENTICATION_CLASSES (clinic/settings.py) with the JWT loading the patient too.
-WITH_PATIENT_PROFILE = [ProfileJWTAuthentication, SessionAuthentication]
+    def authenticate(self, request):
+        view = (request.parser_context or {}).get("view")
+        self.user_model = _UserLookup(tuple(getattr(view, "user_profiles", ())))
+        return super().authenticate(request)
