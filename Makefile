@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint jstest format browser espeak node bundle
+.PHONY: install run test lint jstest format browser espeak haproxy cluster node bundle
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ run: install
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	DEBUG=true $(BIN)/python -m clinic.server --bind $(HOST) --port $(PORT) clinic.asgi:application
 
-test: install lint jstest browser espeak
+test: install lint jstest browser espeak haproxy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The JavaScript linter and test runner's dependencies, from the npm registry at the versions
@@ -61,6 +61,19 @@ espeak:
 	@command -v espeak-ng >/dev/null || { \
 		echo "Installing Debian's espeak-ng for the transcription tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
+
+# The scale-out tests and bench put Debian's HAProxy in front of several Daphne processes
+# (tests/live_cluster.py, docker/haproxy-local.cfg.template).
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { \
+		echo "Installing Debian's haproxy for the scale-out tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; }
+
+# The demo clinic on PROCESSES Daphne processes behind HAProxy on http://127.0.0.1:$(PORT),
+# sharing DATABASE_URL (PostgreSQL; migrated and seeded with the demo clinic) and REDIS_URL.
+PROCESSES ?= 2
+cluster: install haproxy
+	$(BIN)/python -m tests.live_cluster --processes $(PROCESSES) --port $(PORT)
 
 # The room page's one bundle (MLS, frontend/e2ee -> static/js/room/e2ee/mls.bundle.js), committed;
 # `lint` checks that the committed file is what the sources build to.

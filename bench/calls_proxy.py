@@ -15,7 +15,9 @@ concurrency 1 and 16, the same requests go both ways:
 
 Operations: `GET sessions/<sid>` (session state of a session the doctor created through the
 proxy) and `POST sessions/new`. Measured requests run in four quarters, proxy, direct, direct,
-proxy, after a warm-up of both. Results: a table on stdout and
+proxy, after a warm-up of both. Then, below the proxy, the floors every API request pays at
+concurrency 1: the room's `ice-servers` without a token (401: Daphne, middleware, DRF) and with
+the JWT (+ the user's and the room's SQL). Results: a table on stdout and
 bench/results/calls_proxy-<timestamp>.json. Exit status 1 when any measured request failed.
 """
 
@@ -187,6 +189,7 @@ class Side:
     url: str
     headers: dict[str, str]
     body: dict | None
+    expected_status: int | None = None  # None: any 2xx
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
@@ -205,7 +208,10 @@ class Side:
                         timeout=HTTP_TIMEOUT,
                     )  # fmt: skip
                     response.content  # noqa: B018 - read the whole answer
-                    ok = 200 <= response.status_code < 300
+                    if self.expected_status is None:
+                        ok = 200 <= response.status_code < 300
+                    else:
+                        ok = response.status_code == self.expected_status
                     problem = None if ok else f"{response.status_code} {response.text[:200]}"
                 except Exception as error:
                     problem = f"{type(error).__name__}: {error}"
@@ -300,6 +306,36 @@ def measure(env: Environment, seed_data: dict, quick: bool) -> list[dict]:
     return cases
 
 
+def measure_floors(env: Environment, seed_data: dict, quick: bool) -> list[dict]:
+    """What every request to Daphne costs before the proxy's own work, at concurrency 1: the
+    same room's `ice-servers` without a token (Daphne, the middleware and DRF: 401, no SQL),
+    then with the doctor's JWT (+ the user's and the room's SQL: room_access_get, as the proxy
+    does). The proxy's own share is its request's figure minus the second."""
+    import requests
+
+    url = f"{env.base_url}/api/rooms/{seed_data['room']}/ice-servers"
+    token = {"Authorization": f"Bearer {seed_data['doctor']}"}
+    count = (QUICK_REQUESTS if quick else REQUESTS)["state"] // 2
+    floors = []
+    for name, headers, status in (
+        ("GET ice-servers, no token (401)", {}, 401),
+        ("GET ice-servers (JWT, room access)", token, 200),
+    ):
+        side = Side(name, "GET", url, headers, None, expected_status=status)
+        sessions = [requests.Session()]
+        try:
+            side.run(WARMUP, 1, sessions, record=False)
+            cpu_before = _proc_cpu_seconds(env.daphne.pid)
+            side.run(count, 1, sessions)
+            daphne_cpu = _proc_cpu_seconds(env.daphne.pid) - cpu_before
+        finally:
+            sessions[0].close()
+        summary = side.summary()
+        summary["daphne_cpu_ms_per_request"] = round(daphne_cpu * 1000 / summary["requests"], 3)
+        floors.append({"request": name, **summary})
+    return floors
+
+
 def print_table(cases: list[dict]) -> None:
     header = (
         f"{'operation':<20}{'conc':>5}  {'side':<7}{'requests':>9}{'errors':>7}"
@@ -320,6 +356,24 @@ def print_table(cases: list[dict]) -> None:
             f"{r['req_per_s']:>9.2f}   (+{case['added_p50_ms']:.2f} ms p50; Daphne "
             f"{case['daphne_cpu_ms_per_proxy_request']:.2f} CPU ms/proxy req)"
         )
+    print()
+
+
+def print_floors(floors: list[dict], cases: list[dict]) -> None:
+    print("Below the proxy (concurrency 1):")
+    for floor in floors:
+        print(
+            f"  {floor['request']:<38}{floor['requests']:>6} req{floor['errors']:>4} err"
+            f"{floor['p50_ms']:>9.2f} ms p50{floor['daphne_cpu_ms_per_request']:>9.2f} CPU ms/req"
+        )
+    state = next(c for c in cases if c["concurrency"] == 1 and c["operation"].startswith("GET"))
+    routed = floors[-1]
+    print(
+        f"  GET sessions/<sid> (proxy) beyond that: "
+        f"{state['proxy']['p50_ms'] - routed['p50_ms']:+.2f} ms p50, "
+        f"{state['daphne_cpu_ms_per_proxy_request'] - routed['daphne_cpu_ms_per_request']:+.2f}"
+        " CPU ms/req (the room-state checks and the request to the SFU)"
+    )
     print()
 
 
@@ -345,6 +399,7 @@ def main() -> int:
             raise BenchError(f"the doctor did not join as admitted: {doctor.error}")
         print(f"SFU {env.sfu.base_url}, Daphne {env.base_url}, room {seed_data['room']}")
         cases = measure(env, seed_data, options.quick)
+        floors = measure_floors(env, seed_data, options.quick)
         if doctor.error:
             raise BenchError(f"doctor WebSocket: {doctor.error}")
     except BenchError as error:
@@ -361,8 +416,10 @@ def main() -> int:
 
     print()
     print_table(cases)
+    print_floors(floors, cases)
     print(f"load average at start: {load_start}, at end: {load_end}")
     errors = sum(case[side]["errors"] for case in cases for side in ("proxy", "direct"))
+    errors += sum(floor["errors"] for floor in floors)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"calls_proxy-{started:%Y%m%d-%H%M%S}.json"
     out.write_text(
@@ -379,6 +436,7 @@ def main() -> int:
                 },
                 "server_log_tracebacks": log_text.count("Traceback"),
                 "cases": cases,
+                "floors": floors,
             },
             indent=2,
         )

@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.signaling                  N = 50, 200, 500 rooms (~5 minutes)
     .venv/bin/python -m bench.signaling --quick          N = 20 only
     .venv/bin/python -m bench.signaling --rooms 50,200   chosen sizes
-    .venv/bin/python -m bench.signaling --two-process    also Daphne x2 (doctors on one
-                                                         process, patients on the other)
+    .venv/bin/python -m bench.signaling --processes 1,2  Daphne x1 and x2 behind HAProxy
+                                                         (tests/live_cluster.py): the scale-out
 
 Each room has a doctor and a patient. For every N the same load generator (asyncio +
 `websockets`, in this process) drives two servers, one after the other:
@@ -26,6 +26,12 @@ the first socket (after a warm-up room) to all 2N connected and admitted, / 2N.
 
 No new round starts after --max-exchange-seconds, so a server slower than planned costs
 seconds rather than an hour (the rooms it cut short are reported).
+
+With --processes, the Daphne runs go through a local HAProxy (leastconn, health checks on
+/healthz) in front of that many processes sharing the database and Redis, as docs/scaling.md
+deploys them, and the floor is not run: the figures to read are x2 against x1, in the same run,
+with the CPU of every process (each Daphne, HAProxy, Redis, PostgreSQL, this load generator)
+and Redis's commands per second.
 
 Setup (database, migrations, seeding the rooms, minting JWTs) is timed apart and not in the
 figures; every run reuses the same rooms, reset first (Redis db flushed, visits confirmed
@@ -57,6 +63,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests import live_seed
+from tests.live_cluster import LiveCluster
 from tests.live_server import (
     LiveServer,
     ServerDidNotStart,
@@ -131,14 +138,36 @@ def _proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def _postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on this machine (the server and its backends; our
+    database's backends are most of it while the bench runs, but not all: it is shared), with
+    what the backends that exited meanwhile spent (the postmaster's reaped children)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    ticks = sum(int(value) for value in fields[11:15])  # u, s, children u, s
+                    total += ticks / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 @dataclass
 class Server:
     name: str
     processes: list[LiveServer] = field(default_factory=list)
+    cluster: LiveCluster | None = None  # with --processes: HAProxy in front of `processes`
 
     def port_for(self, role: str) -> int:
-        """Doctors on the first process, patients on the last (the same one when single)."""
-        return self.processes[0].port if role == "doctor" else self.processes[-1].port
+        """Everyone through the proxy, when there is one; else the one process."""
+        return self.cluster.port if self.cluster else self.processes[0].port
+
+    def cpu_by_process(self) -> dict[str, float]:
+        """Each Daphne process's CPU seconds so far, and HAProxy's when there is one."""
+        if self.cluster:
+            return self.cluster.cpu_seconds()
+        return {p.name: _proc_cpu_seconds(p.pid) for p in self.processes}
 
     @property
     def logs(self) -> list[Path]:
@@ -178,6 +207,8 @@ class Server:
         return {"lines": count, "exceptions": dict(exceptions.most_common(10))}
 
     def stop(self) -> None:
+        if self.cluster:
+            self.cluster.stop()
         for process in self.processes:
             process.stop()
 
@@ -196,6 +227,8 @@ class Environment:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
     created_database: bool = False
     servers: list[Server] = field(default_factory=list)
+    redis_base_url: str = REDIS_BASE_URL
+    own_redis: LiveServer | None = None
 
     @property
     def database_url(self) -> str:
@@ -203,7 +236,28 @@ class Environment:
 
     @property
     def redis_url(self) -> str:
-        return f"{REDIS_BASE_URL}/{self.redis_db}"
+        return f"{self.redis_base_url}/{self.redis_db}"
+
+    def start_own_redis(self) -> None:
+        """--own-redis: a redis-server of this run's own (no persistence), so that Redis's CPU
+        and command counts are this bench's alone; the machine's Redis counts every client."""
+        own = LiveServer(
+            dict(os.environ),
+            self.workdir / "redis.log",
+            command=lambda port: [
+                *(shutil.which("redis-server") or "redis-server", "--port", str(port)),
+                *("--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+                *("--dir", str(self.workdir)),
+            ],
+            ready=accepts_connections,
+            name="redis",
+        )
+        try:
+            own.start()
+        except ServerDidNotStart as error:
+            raise BenchError(str(error)) from None
+        self.own_redis = own
+        self.redis_base_url = f"redis://127.0.0.1:{own.port}"
 
     def django_env(self) -> dict[str, str]:
         return production_environment(
@@ -235,6 +289,13 @@ class Environment:
                     )
                 )
             self.created_database = False
+
+    def postgres_connections(self) -> int:
+        """How many connections our database has now, this query's own left out."""
+        with psycopg_connect(self.database_url) as connection:
+            return connection.execute(
+                "SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = current_database()"
+            ).fetchone()[0]
 
     def reset_rooms(self) -> None:
         """Every room as seeded: nobody in it (Redis), every visit confirmed again (the runs
@@ -278,12 +339,24 @@ class Environment:
     def _log(self, name: str) -> Path:
         return self.workdir / f"{name}-{len(self.servers)}.log"
 
-    def start_daphne(self, processes: int) -> Server:
-        server = Server("daphne" if processes == 1 else f"daphne x{processes}")
+    def start_daphne(self) -> Server:
+        """One Daphne process, connected to directly."""
+        server = Server("daphne")
         self.servers.append(server)
-        env = self.django_env()
-        for index in range(processes):
-            server.start(LiveServer(env, self._log(f"daphne-{index}"), name=server.name))
+        server.start(LiveServer(self.django_env(), self._log("daphne"), name="daphne-0"))
+        return server
+
+    def start_cluster(self, processes: int) -> Server:
+        """`processes` Daphne processes behind HAProxy (tests/live_cluster.py)."""
+        folder = self.workdir / f"cluster-{len(self.servers)}"
+        folder.mkdir()
+        cluster = LiveCluster(self.django_env(), folder, processes)
+        server = Server(f"proxy+{processes}", list(cluster.servers), cluster)
+        self.servers.append(server)
+        try:
+            cluster.start()
+        except ServerDidNotStart as error:
+            raise BenchError(str(error)) from None
         return server
 
     def start_floor(self) -> Server:
@@ -305,6 +378,8 @@ class Environment:
                 server.stop()
         with contextlib.suppress(Exception):
             self.flush_redis()
+        if self.own_redis is not None:
+            self.own_redis.stop()
         try:
             self.drop_database()
         except Exception as error:
@@ -535,6 +610,23 @@ def _machine_busy_seconds() -> float:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # user..steal; guest is in user
 
 
+def _redis_counters(env: Environment) -> dict:
+    """Redis's command counters (INFO stats and commandstats): the whole server's, every db."""
+    with env.redis() as client:
+        return {
+            "total": int(client.info("stats")["total_commands_processed"]),
+            "calls": {
+                name.removeprefix("cmdstat_"): int(stat["calls"])
+                for name, stat in client.info("commandstats").items()
+            },
+        }
+
+
+def _redis_delta(before: dict, after: dict, top: int = 6) -> dict:
+    calls = Counter({name: n - before["calls"].get(name, 0) for name, n in after["calls"].items()})
+    return {"total": after["total"] - before["total"], "top": dict(calls.most_common(top))}
+
+
 def _redis_pid_and_memory(env: Environment) -> tuple[int, int]:
     with env.redis() as client:
         return int(client.info("server")["process_id"]), int(client.info("memory")["used_memory"])
@@ -618,6 +710,8 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         run.sent, run.exchanging = 0, True
         cpu_server, cpu_redis = server.cpu_seconds(), _proc_cpu_seconds(redis_pid)
         cpu_client, cpu_machine = time.process_time(), _machine_busy_seconds()
+        cpu_processes, cpu_postgres = server.cpu_by_process(), _postgres_cpu_seconds()
+        redis_counters_before = _redis_counters(env)
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + options.max_exchange_seconds
         await _limited(
@@ -635,8 +729,15 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
             "redis": _proc_cpu_seconds(redis_pid) - cpu_redis,
             "client": time.process_time() - cpu_client,
         }
-        # Everything else the machine did meanwhile (PostgreSQL, and anything not ours).
+        by_process = {
+            name: seconds - cpu_processes[name] for name, seconds in server.cpu_by_process().items()
+        }
+        postgres = _postgres_cpu_seconds() - cpu_postgres
+        redis_counted = _redis_delta(redis_counters_before, _redis_counters(env))
+        # Everything else the machine did meanwhile (PostgreSQL, HAProxy, anything not ours).
         cpu["others"] = max(0.0, _machine_busy_seconds() - cpu_machine - sum(cpu.values()))
+        connections_held = server.cluster.connections() if server.cluster else {}
+        postgres_connections = env.postgres_connections()
         frames, sent = len(run.relay_ms), run.sent
         server.check_alive()
         rss_after = server.rss_kib()
@@ -656,6 +757,7 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
     return {
         "server": server.name,
         "processes": len(server.processes),
+        "through_haproxy": server.cluster is not None,
         "rooms": count,
         "connections": 2 * count,
         "join_ms": _summary([ms for ms in doctor_ms + patient_ms if ms is not None]),
@@ -674,13 +776,26 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         "frames_per_s": round(frames / exchange_seconds, 1),
         "offered_frames_per_s": round(2 * len(ready) / pace, 1),
         "cpu_percent": {k: round(100 * v / exchange_seconds, 1) for k, v in cpu.items()},
+        # Per process during the exchange: each Daphne, HAProxy (with --processes), PostgreSQL.
+        "cpu_percent_by_process": {
+            **{k: round(100 * v / exchange_seconds, 1) for k, v in by_process.items()},
+            "postgres": round(100 * postgres / exchange_seconds, 1),
+        },
+        "connections_by_process": connections_held,
+        # Our database's connections at the end of the exchange (each process's pool).
+        "postgres_connections": postgres_connections,
+        "redis_commands_per_s": round(redis_counted["total"] / exchange_seconds, 1),
+        "redis_commands_per_frame": (round(redis_counted["total"] / frames, 2) if frames else None),
+        "redis_top_commands_per_s": {
+            name: round(calls / exchange_seconds, 1) for name, calls in redis_counted["top"].items()
+        },
         # Less sensitive to other work on the machine than latency: what one frame costs.
         "server_cpu_ms_per_frame": round(1000 * cpu["server"] / frames, 3) if frames else None,
         "redis_cpu_ms_per_frame": round(1000 * cpu["redis"] / frames, 3) if frames else None,
         "rss_kib": {"before": rss_before, "connected": rss_connected, "after": rss_after},
         "kib_per_connection": round((rss_connected - rss_before) / (2 * count), 1),
         "redis_bytes_per_connection": (
-            round((redis_connected - redis_before) / (2 * count)) if "daphne" in server.name else 0
+            round((redis_connected - redis_before) / (2 * count)) if server.name != "floor" else 0
         ),
         "errors": len(run.errors),
         "error_kinds": dict(Counter(_error_kind(e) for e in run.errors).most_common(10)),
@@ -698,6 +813,80 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def _print_scale_out(results: list[dict], meta: dict) -> None:
+    """--processes: per process CPU, Redis's commands, and x N / x first, per room count."""
+    scaled = [r for r in results if r["server"].startswith("proxy+")]
+    if not scaled:
+        return
+    print()
+    whose = (
+        "this run's own redis-server"
+        if meta["own_redis"]
+        else "the machine's Redis, every client of it (--own-redis: the bench's alone)"
+    )
+    print(
+        "Through HAProxy (leastconn): CPU in % of one core during the exchange, per process; "
+        f"Redis commands/s of {whose}"
+    )
+    head = (
+        f"{'N':>4} {'server':<9} {'Daphne each':>15} {'haproxy':>7} {'redis':>5} "
+        f"{'postgres':>8} {'client':>6} {'other':>5} {'redis cmd/s':>11} {'cmd/frame':>9} "
+        f"{'sockets per process':>19} {'PG conns':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in scaled:
+        by, cpu = r["cpu_percent_by_process"], r["cpu_percent"]
+        daphnes = "/".join(f"{v:.0f}" for k, v in by.items() if k.startswith("daphne"))
+        sockets = "/".join(str(v) for v in r["connections_by_process"].values())
+        print(
+            f"{r['rooms']:>4} {r['server']:<9} {daphnes:>15} {by.get('haproxy', 0):>7.0f} "
+            f"{cpu['redis']:>5.0f} {by['postgres']:>8.0f} {cpu['client']:>6.0f} "
+            f"{max(cpu['others'] - by.get('haproxy', 0) - by['postgres'], 0):>5.0f} "
+            f"{r['redis_commands_per_s']:>11.0f} {_ms(r['redis_commands_per_frame']):>9} "
+            f"{sockets:>19} {r['postgres_connections']:>8}"
+        )
+    print(
+        "postgres = every PostgreSQL process on the machine; other = the rest of the machine "
+        "(not ours: other work, the kernel's share not charged to a process)"
+    )
+    by_rooms: dict[int, list[dict]] = {}
+    for r in scaled:
+        by_rooms.setdefault(r["rooms"], []).append(r)
+    print()
+    head = (
+        f"{'N':>4} {'ratio':<18} {'frames/s':>8} {'relay p50':>9} {'relay p99':>9} "
+        f"{'join p50':>8} {'Daphne CPU/frame':>16}"
+    )
+    print(head)
+    print("-" * len(head))
+    for rooms, runs in by_rooms.items():
+        # Against the latest run of the first process count before it: with --processes
+        # 1,2,1,2 each x2 is compared with the x1 just before it, and the second x1 with the
+        # first shows how much the machine's other work moved the figures meanwhile.
+        latest_base = runs[0]
+        for r in runs[1:]:
+            base_now = latest_base
+            if r["processes"] == runs[0]["processes"]:
+                latest_base = r
+            print(
+                f"{rooms:>4} {r['server'] + ' / ' + base_now['server']:<18} "
+                f"{_ratio(r['frames_per_s'], base_now['frames_per_s']):>8} "
+                f"{_ratio(r['relay_ms'].get('p50'), base_now['relay_ms'].get('p50')):>9} "
+                f"{_ratio(r['relay_ms'].get('p99'), base_now['relay_ms'].get('p99')):>9} "
+                f"{_ratio(r['join_ms'].get('p50'), base_now['join_ms'].get('p50')):>8} "
+                f"{_ratio(r['server_cpu_ms_per_frame'], base_now['server_cpu_ms_per_frame']):>16}"
+            )
+    busiest = max(scaled, key=lambda r: r["cpu_percent"]["client"])
+    print(
+        f"! the load generator is this one Python process: it took up to "
+        f"{busiest['cpu_percent']['client']:.0f}% of one core ({busiest['server']}, "
+        f"N={busiest['rooms']}), on a machine of {meta['cpus']} cores that also runs every "
+        "Daphne process, HAProxy, Redis and PostgreSQL: more processes compete with it for "
+        "the same cores, so frames/s x2 / x1 is a lower bound of what a second machine adds"
+    )
 
 
 def print_report(results: list[dict], meta: dict) -> None:
@@ -753,6 +942,8 @@ def print_report(results: list[dict], meta: dict) -> None:
         "KiB/conn = growth / 2N. CPU in % of one core during the exchange; other = PostgreSQL "
         "and anything else running on the machine."
     )
+
+    _print_scale_out(results, meta)
 
     floors = {r["rooms"]: r for r in results if r["server"] == "floor"}
     compared = [r for r in results if r["server"] != "floor" and r["rooms"] in floors]
@@ -851,7 +1042,9 @@ def _wait_quiet(limit_seconds: float, quiet_percent: float = 30.0) -> float:
 
 def main(options) -> int:
     sizes = QUICK_ROOMS if options.quick else options.rooms
-    variants = [1, 2] if options.two_process else [1]
+    # None: one Daphne process connected to directly (and the floor); a count: that many
+    # processes behind HAProxy.
+    variants = list(options.processes) if options.processes else [None]
     busy_before, load_before = _machine_busy_percent(), os.getloadavg()
     print(
         f"machine: {os.cpu_count()} cores, {busy_before:.0f}% of one core busy before the run, "
@@ -872,6 +1065,8 @@ def main(options) -> int:
     signal.signal(signal.SIGTERM, terminate)
     try:
         started = time.perf_counter()
+        if options.own_redis:
+            env.start_own_redis()
         env.create_database()
         env.migrate()
         setup["create_and_migrate_s"] = round(time.perf_counter() - started, 2)
@@ -888,11 +1083,16 @@ def main(options) -> int:
             for processes in variants:
                 warmup, chosen = rooms[0], rooms[1 : count + 1]
                 for kind in options.servers:
-                    if kind == "floor" and processes != 1:
+                    if kind == "floor" and processes is not None:
                         continue
                     busy = _wait_quiet(options.wait_quiet)
                     env.reset_rooms()
-                    server = env.start_daphne(processes) if kind == "daphne" else env.start_floor()
+                    if kind == "floor":
+                        server = env.start_floor()
+                    elif processes is None:
+                        server = env.start_daphne()
+                    else:
+                        server = env.start_cluster(processes)
                     print(f"N={count}: {server.name} ...", end=" ", flush=True)
                     started = time.perf_counter()
                     try:
@@ -936,6 +1136,7 @@ def main(options) -> int:
         "versions": _versions(),
         "setup": setup,
         "total_s": total,
+        "own_redis": bool(options.own_redis),
         "notes": (
             "Load generator in the bench process (asyncio + websockets, no compression); "
             "client and servers share the machine's cores. Relay latency is one-way, send to "
@@ -977,7 +1178,12 @@ def parse_args(argv=None):
         default=MAX_EXCHANGE_SECONDS,
         help="no new round after this (reported when it cuts rooms short)",
     )
-    parser.add_argument("--two-process", action="store_true", help="also run Daphne x2")
+    parser.add_argument(
+        "--processes",
+        type=_sizes,
+        default=(),
+        help="e.g. 1,2: Daphne with that many processes behind HAProxy, in turn (no floor)",
+    )
     parser.add_argument(
         "--wait-quiet",
         type=float,
@@ -996,6 +1202,11 @@ def parse_args(argv=None):
         type=int,
         default=REDIS_DB,
         help=f"the Redis database the benchmark flushes and uses (default {REDIS_DB})",
+    )
+    parser.add_argument(
+        "--own-redis",
+        action="store_true",
+        help="a redis-server of the run's own, so Redis CPU and commands/s are the bench's alone",
     )
     options = parser.parse_args(argv)
     if not options.servers or not set(options.servers) <= {"daphne", "floor"}:

@@ -146,23 +146,48 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "visits.User"
 
 REDIS_URL = env_url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
+# With Redis, channels-redis's pub/sub layer by default: one PUBLISH per message, pushed to the
+# receiving process, where the core layer's lists cost eight round trips per message, one
+# message at a time per process (bench/signaling.py; docs/scaling.md). Pub/sub keeps nothing
+# for a process reconnecting to Redis: rooms notice what they missed (rooms.services'
+# room version). "core" keeps the list-based layer (messages wait up to a minute in Redis).
+CHANNEL_LAYER_KINDS = ("pubsub", "core")
+CHANNEL_LAYER = env_str("CHANNEL_LAYER", "pubsub")
+if CHANNEL_LAYER not in CHANNEL_LAYER_KINDS:
+    raise ImproperlyConfigured(
+        f"CHANNEL_LAYER must be one of {', '.join(CHANNEL_LAYER_KINDS)}, got {CHANNEL_LAYER!r}."
+    )
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # Room-state bursts (everyone's state after each change) need more than 100 slots.
-            # redis-py 8 times reads out after 5 s, exactly as long as channels-redis blocks
-            # waiting for a message: give the socket room, or quiet rooms crash.
-            "CONFIG": {
-                # redis-py's pool refuses (rather than waits) past max_connections, 100 by
-                # default: too few for a process relaying hundreds of rooms.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}],
-                "capacity": 1000,
-                # Its keys apart from the cache's and the room state's in a shared Redis.
-                "prefix": env_str("CHANNEL_LAYER_KEY_PREFIX", "clinicmeet:asgi"),
-            },
+    CHANNEL_LAYER_KEY_PREFIX = env_str("CHANNEL_LAYER_KEY_PREFIX", "clinicmeet:asgi")
+    if CHANNEL_LAYER == "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {
+                    "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                    "prefix": CHANNEL_LAYER_KEY_PREFIX,
+                },
+            }
         }
-    }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                # Room-state bursts (everyone's state after each change) need more than 100
+                # slots. redis-py 8 times reads out after 5 s, exactly as long as channels-redis
+                # blocks waiting for a message: give the socket room, or quiet rooms crash.
+                "CONFIG": {
+                    # redis-py's pool refuses (rather than waits) past max_connections, 100 by
+                    # default: too few for a process relaying hundreds of rooms.
+                    "hosts": [
+                        {"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}
+                    ],
+                    "capacity": 1000,
+                    # Its keys apart from the cache's and the room state's in a shared Redis.
+                    "prefix": CHANNEL_LAYER_KEY_PREFIX,
+                },
+            }
+        }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -6,6 +6,7 @@ also refuses tokens of inactive users and tokens issued before the password last
 (SIMPLE_JWT's CHECK_REVOKE_TOKEN); sockets already open are closed by RoomConsumer.user_signed_out.
 """
 
+import functools
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
@@ -25,7 +26,7 @@ def _bearer_token(scope) -> str | None:
     return tokens[0] if tokens else None
 
 
-@database_sync_to_async
+@functools.partial(database_sync_to_async, thread_sensitive=False)  # a read: the pool
 def _user_for(raw_token: str):
     authentication = JWTAuthentication()
     try:

@@ -3,8 +3,10 @@
 import asyncio
 import json
 import logging
+import math
 import time
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -48,8 +50,9 @@ logger = logging.getLogger(__name__)
 
 # How often each connection looks for silent members (its own client included).
 SWEEP_SECONDS = 5.0
-# Last-seen times are written at most this often per connection.
-TOUCH_SECONDS = 2.0
+# Last-seen times are written at most this often per connection (a quarter of the silence
+# timeout at most): every write is a Redis command, and a busy socket sends 40 frames a second.
+TOUCH_SECONDS = 5.0
 # `mls` frames a connection may send: a rate a second, and a burst.
 MLS_FRAMES_PER_SECOND = 2.0
 MLS_FRAMES_BURST = 20
@@ -59,8 +62,9 @@ ABUSE_LIMIT = 200
 # page reconnects); shorter outages are waited out, retrying with backoff up to the cap.
 LAYER_OUTAGE_LIMIT_SECONDS = 30.0
 LAYER_RETRY_CAP_SECONDS = 2.0
-# A failing sweep is tried again at growing intervals up to this.
-SWEEP_BACKOFF_CAP_SECONDS = 30.0
+# A failing sweep is tried again at growing intervals up to this (it is also what notices, once
+# Redis answers again, the events its pub/sub lost meanwhile: not too long).
+SWEEP_BACKOFF_CAP_SECONDS = 10.0
 
 # The one table from the access rule's refusals (clinic.errors) to close codes, most specific
 # first. Over HTTP NotYoursError reads as 404; here the room's address is already known.
@@ -113,13 +117,49 @@ def closed_by(error: ApplicationError) -> RoomClosed:
     raise error
 
 
-_room_access = database_sync_to_async(room_access_get)
+class RoomSweeps:
+    """When this process last swept each room it holds connections of: a room's connections
+    here share the work, so the room is swept once per interval, not once per connection
+    (each sweep is a Redis read; a thousand sockets would make hundreds a second)."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, list[float]] = {}  # room -> [connections here, last sweep]
+
+    def enter(self, room: str) -> None:
+        self._rooms.setdefault(room, [0, -math.inf])[0] += 1
+
+    def leave(self, room: str) -> None:
+        entry = self._rooms.get(room)
+        if entry is not None:
+            entry[0] -= 1
+            if entry[0] <= 0:
+                del self._rooms[room]
+
+    def due(self, room: str, interval: float) -> bool:
+        """Whether the room is to be swept now; if so, counts it as swept."""
+        entry = self._rooms.get(room)
+        now = time.monotonic()
+        # A little early counts: the connections' sweepers tick at about the same interval.
+        if entry is None or now - entry[1] < interval * 0.9:
+            return entry is None
+        entry[1] = now
+        return True
+
+
+_sweeps = RoomSweeps()
+# In the thread pool, as rooms.services' reads: a burst of joins must not queue in one thread.
+_room_access = database_sync_to_async(room_access_get, thread_sensitive=False)
 PONG = json.dumps({"type": ServerFrame.PONG})
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
     access: services.RoomAccess | None = None
     participant_id: str | None = None
+    # The room as this connection last read it (services.view_for, on every room.changed):
+    # signal and MLS frames are relayed with it, reading no shared state per frame.
+    view: services.RoomView | None = None
+    # The latest room version (services.room_version) this connection has caught up with.
+    seen_version = 0
     # Set when a room.state may have been missed (the store or the layer failed): the sweeper
     # sends a fresh one, or closes the socket if we are no longer in the room.
     state_stale = False
@@ -162,6 +202,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 self.state_stale = True  # room.changed events may have been lost meanwhile
             return message
 
+    async def dispatch(self, message: dict) -> None:
+        # Channels' own dispatch first closes stale database connections, a hop through the one
+        # thread-sensitive sync thread for every frame and event; this consumer reaches the
+        # database only through database_sync_to_async, which closes them itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         await self.accept()  # first, so that a refusal can carry its close code
         try:
@@ -194,11 +243,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # services.join put this channel in the room's group; Channels discards it on
         # disconnect however the socket ends (a socket the room closed skips services.leave).
         self.groups.append(self.access.group)
+        _sweeps.enter(self.access.room)
         self.sweeper = asyncio.create_task(self._sweep())
 
     async def disconnect(self, code) -> None:
         if getattr(self, "sweeper", None):
             self.sweeper.cancel()
+            _sweeps.leave(self.access.room)
         if self.access and self.participant_id:
             await self._leave()
 
@@ -256,7 +307,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         elif frame_type == ClientFrame.END:
             await services.end(access, me)
         elif frame_type == ClientFrame.SIGNAL:
-            await services.relay_signal(access, me, fields["to"], fields["data_json"])
+            await services.relay_signal(self._members(), me, fields["to"], fields["data_json"])
         elif frame_type == ClientFrame.MEDIA:
             await services.update_media(access, me, fields)
         elif frame_type == ClientFrame.TRACKS:
@@ -270,7 +321,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         elif frame_type == ClientFrame.MLS:
             if not self.mls_bucket.take():
                 raise ProtocolError("rate_limited", "Too many MLS messages; slow down.")
-            await services.relay_mls(access, me, fields["kind"], fields["data"], fields["to"])
+            if self.view is None:
+                raise ProtocolError("forbidden", "Wait until the doctor lets you in.")
+            await services.relay_mls(self.view, me, fields["kind"], fields["data"], fields["to"])
+
+    def _members(self) -> services.RoomMembers:
+        return self.view.members if self.view else {}
 
     async def _capture(self, frame_type: str, fields: dict) -> None:
         """The consent frames of a recording or a transcription (one rule: rooms.consent)."""
@@ -319,7 +375,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self._close(RoomClosed(CloseCode.TIMED_OUT, "No frame or ping for too long."))
                 return
             try:
-                await self._sweep_once()
+                await self._sweep_once(interval)
             except RoomClosed as closed:
                 await self._close(closed)
                 return
@@ -331,15 +387,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if failures:
                 logger.warning("room sweep works again after %d failures", failures)
                 failures = 0
+                self.state_stale = True  # events may have been lost while Redis was away
 
-    async def _sweep_once(self) -> None:
-        await services.drop_silent(self.access)
+    async def _sweep_once(self, interval: float) -> None:
+        if _sweeps.due(self.access.room, interval):
+            await services.drop_silent(self.access)
+        if await services.room_version(self.access) > self.seen_version:
+            self.state_stale = True  # a room.changed or chat event never reached us
         if self.state_stale:
             self.state_stale = False
             try:
                 # Raises RoomClosed (4408, the page reconnects) if we are no longer in the room:
-                # swept as silent during the outage, or a restarted Redis lost the state.
-                await self._send_state()
+                # swept as silent during the outage, or a restarted Redis lost the state. With
+                # the chat history: a message's broadcast may be what was lost (the page shows
+                # each message once).
+                await self._send_state(with_chat=True)
             except Exception:
                 self.state_stale = True
                 raise
@@ -364,15 +426,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.warning("room state not sent (%r); the sweeper sends it", error)
             self.state_stale = True
 
-    async def _send_state(self) -> None:
-        state = await services.state_for(self.access, self.participant_id)
-        if state["you"]["status"] == ADMITTED and self.status != ADMITTED:
+    async def _send_state(self, with_chat: bool = False) -> None:
+        self.view = await services.view_for(self.access, self.participant_id)
+        self.seen_version = max(self.seen_version, self.view.version)
+        state = {**self.view.state}
+        if state["you"]["status"] == ADMITTED and (self.status != ADMITTED or with_chat):
             state["chat"] = await services.chat_history(self.access)
         self.status = state["you"]["status"]
         await self.send(text_data=json.dumps(state))
 
     async def room_signal(self, event: dict) -> None:
-        if self.participant_id:
+        # The sender checked that we were admitted as it last saw the room; so do we.
+        if self.participant_id and self.status == ADMITTED:
             sender = json.dumps(event["from"])
             await self.send(
                 text_data=f'{{"type":"{ServerFrame.SIGNAL}","from":{sender},'
@@ -387,6 +452,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def room_chat(self, event: dict) -> None:
         frame = event["frame"]
+        if event.get("version") == self.seen_version + 1:
+            self.seen_version += 1  # the next change, in order: nothing missed before it
         if self.participant_id and self.status == ADMITTED:
             if frame["id"] in self.acked_chat_ids:
                 return  # our own message: the acknowledgement carried it already

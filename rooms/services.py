@@ -8,9 +8,11 @@ the shared room state (rooms.state) and tell the room's members through the chan
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
@@ -64,7 +66,25 @@ def _transition_quietly(user_id: int, appointment_id: int, action: str) -> None:
 _transition = database_sync_to_async(_transition_quietly)
 
 
-async def _broadcast_changed(access: RoomAccess) -> None:
+async def _announced_change(access: RoomAccess) -> int | None:
+    """Count a change the room's members are about to be told of; its number. A connection
+    that saw an older count has missed an event (the channel layer's pub/sub keeps nothing for
+    a process that was reconnecting to Redis), and reads the room afresh (room_version)."""
+    try:
+        return await get_room_state_store().bump_version(access.room)
+    except Exception as error:
+        # The change itself is stored; its broadcast still goes (and is retried).
+        logger.warning("room version not counted (%r)", error)
+        return None
+
+
+async def room_version(access: RoomAccess) -> int:
+    return await get_room_state_store().version(access.room)
+
+
+async def broadcast_changed(access: RoomAccess) -> None:
+    """Tell the room's members that it changed (each reads it afresh), counted first."""
+    await _announced_change(access)
     await _group_send(access.group, {"type": "room.changed"})
     # The doctor's audio socket, if any, checks that the transcription is still on.
     await _group_send(audio_group(access.room), {"type": "audio.check"})
@@ -127,14 +147,14 @@ async def join(access: RoomAccess, channel_name: str) -> Participant:
     await get_channel_layer().group_add(access.group, channel_name)
     if access.role == Role.PATIENT and not admitted:
         await _transition(access.user_id, access.appointment_id, "check_in")
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
     return participant
 
 
 async def leave(access: RoomAccess, participant_id: str, channel_name: str) -> None:
     await get_channel_layer().group_discard(access.group, channel_name)
     if await get_room_state_store().remove(access.room, participant_id):
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
         left_at = _latest_leave[(access.room, access.user_id)] = time.monotonic()
         _in_background(_gone_unless_back(access, left_at))
 
@@ -194,7 +214,7 @@ async def drop_silent(access: RoomAccess) -> int:
         if silent is not None:
             await _captures_left(access, silent.user_id, await store.participants(access.room))
     if dropped:
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
     return len(dropped)
 
 
@@ -244,7 +264,7 @@ async def admit(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
         await store.revoke_user(access.room, target.user_id)
         raise
     await _transition(access.user_id, access.appointment_id, "start")
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
 
 
 async def deny(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
@@ -272,7 +292,7 @@ async def remove(access: RoomAccess, doctor_pid: str, target_pid: str) -> None:
 async def _send_away(access: RoomAccess, target: Participant, event: str) -> None:
     if await get_room_state_store().remove(access.room, target.participant_id):
         await get_channel_layer().send(target.channel_name, {"type": event})
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
 
 
 async def end(access: RoomAccess, doctor_pid: str) -> None:
@@ -285,12 +305,27 @@ async def end(access: RoomAccess, doctor_pid: str) -> None:
     await get_room_state_store().clear(access.room)
 
 
-async def relay_signal(access: RoomAccess, sender_pid: str, to: str, data_json: str) -> None:
-    """Pass SDP/ICE to one admitted participant; `from` is set here, never by the client."""
-    await _require_admitted(access, sender_pid)
-    target = await get_room_state_store().get(access.room, to)
+def relay_target(members: "RoomMembers", sender_pid: str, to: str) -> Participant:
+    """Who a `signal` frame goes to: an admitted participant other than its admitted sender.
+
+    Read from the members the sender's connection was last told of (view_for, refreshed on
+    every room.changed), so relaying a frame reads no shared state; the recipient's connection
+    checks again that it is admitted (the consumer's room_signal)."""
+    me = members.get(sender_pid)
+    if me is None:
+        raise RoomClosed(CloseCode.TIMED_OUT, "You are no longer in the room; reconnect.")
+    if me.status != ADMITTED:
+        raise ProtocolError("forbidden", "Wait until the doctor lets you in.")
+    target = members.get(to)
     if target is None or target.status != ADMITTED or to == sender_pid:
         raise ProtocolError("not_found", "No admitted participant with that id.")
+    return target
+
+
+async def relay_signal(members: "RoomMembers", sender_pid: str, to: str, data_json: str) -> None:
+    """Pass SDP/ICE to one admitted participant, with one channel-layer send; `from` is set
+    here, never by the client."""
+    target = relay_target(members, sender_pid, to)
     try:
         await get_channel_layer().send(
             target.channel_name,
@@ -320,7 +355,7 @@ async def turn_on_e2ee(access: RoomAccess, participant_id: str) -> None:
         raise ProtocolError("e2ee_off", "End-to-end encryption is turned off for this clinic.")
     if not encryption["on"]:
         await _turn_on_encryption(access)
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
 
 
 def _mls_recipients(
@@ -348,17 +383,22 @@ def _mls_recipients(
 
 
 async def relay_mls(
-    access: RoomAccess, sender_pid: str, kind: MlsKind, data: str, to: str | None
+    view: "RoomView", sender_pid: str, kind: MlsKind, data: str, to: str | None
 ) -> None:
-    """Pass an MLS message on to the admitted participants its kind names (_mls_recipients).
+    """Pass an MLS message on to the admitted participants its kind names (_mls_recipients),
+    as the sender's connection last saw the room (view_for).
 
     The server never reads, keeps or changes it: the browsers' MLS group authenticates every
-    message, so all a server could do is drop one. A waiting patient is never sent one."""
-    sender = await _require_admitted(access, sender_pid)
-    if not (await _visit_encryption(appointment_id=access.appointment_id))["on"]:
+    message, so all a server could do is drop one. A waiting patient is never sent one (the
+    recipient's connection checks again: the consumer's room_mls)."""
+    sender = view.members.get(sender_pid)
+    if sender is None:
+        raise RoomClosed(CloseCode.TIMED_OUT, "You are no longer in the room; reconnect.")
+    if sender.status != ADMITTED:
+        raise ProtocolError("forbidden", "Wait until the doctor lets you in.")
+    if not view.state["e2ee"]["on"]:
         raise ProtocolError("e2ee_off", "End-to-end encryption is not on for this visit.")
-    participants = await get_room_state_store().participants(access.room)
-    admitted = [p for p in participants if p.status == ADMITTED]
+    admitted = [p for p in view.members.values() if p.status == ADMITTED]
     event = {"type": "room.mls", "from": sender_pid, "kind": kind.value, "data": data}
     for recipient in _mls_recipients(kind, sender, to, admitted):
         try:
@@ -370,7 +410,7 @@ async def relay_mls(
 async def update_media(access: RoomAccess, participant_id: str, flags: dict) -> None:
     await _require_member(access, participant_id)
     await get_room_state_store().update(access.room, participant_id, **flags)
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
 
 
 async def update_tracks(
@@ -383,7 +423,7 @@ async def update_tracks(
     await get_room_state_store().update(
         access.room, participant_id, session_id=session_id, tracks=tracks
     )
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
 
 
 def _chat_frame(message: ChatMessage, names: dict[int, tuple[str, str]]) -> dict:
@@ -429,11 +469,18 @@ async def post_chat(access: RoomAccess, participant_id: str, text: str) -> dict:
     except Exception as error:
         logger.warning("chat message not stored: %r", error)
         raise ProtocolError("not_sent", "Your message was not sent; try again.") from error
-    await _group_send(access.group, {"type": "room.chat", "frame": frame})
+    version = await _announced_change(access)
+    await _group_send(access.group, {"type": "room.chat", "frame": frame, "version": version})
     return frame
 
 
-@database_sync_to_async
+# Reads on the room's hot paths (every room.state, every admission) run in the thread pool, not
+# in the one thread-sensitive thread, where every database call of the process would queue
+# behind every other (joins waited seconds at 500 rooms: bench/signaling.py).
+_reading = functools.partial(database_sync_to_async, thread_sensitive=False)
+
+
+@_reading
 def chat_history(access: RoomAccess) -> list[dict]:
     appointment = Appointment.objects.select_related("doctor", "patient__user").get(
         pk=access.appointment_id
@@ -462,11 +509,44 @@ def _public(participant: Participant) -> dict:
     }
 
 
-async def state_for(access: RoomAccess, participant_id: str) -> dict:
+# Who is in the room, by participant id, as one connection last read it.
+RoomMembers = dict[str, Participant]
+
+
+@dataclass(frozen=True)
+class RoomView:
+    """One participant's view of the room: the `room.state` frame, and the members behind it,
+    which that participant's connection relays `signal` and `mls` frames with until the next
+    room.changed (members' channel names never leave the server)."""
+
+    state: dict
+    members: RoomMembers
+    # The room's version when it was read (room_version): a later one means news.
+    version: int
+
+
+def _live_get(appointment_id: int, admitted_user_ids: set[int]) -> dict:
+    """The parts of room.state kept in the database, read in one thread hop."""
+    return {
+        # Everyone sees it, waiting patients too: a visit being recorded is no secret to anyone
+        # about to enter it (and entering pauses it until they allow).
+        "recording": recording_live_get(
+            appointment_id=appointment_id, admitted_user_ids=admitted_user_ids
+        ),
+        "transcription": transcription_live_get(
+            appointment_id=appointment_id, admitted_user_ids=admitted_user_ids
+        ),
+        "e2ee": visit_encryption_get(appointment_id=appointment_id),
+    }
+
+
+_live = _reading(_live_get)
+
+
+async def view_for(access: RoomAccess, participant_id: str) -> RoomView:
     """The room as one participant may see it. A waiting patient learns only the doctor's name."""
-    participants = sorted(
-        await get_room_state_store().participants(access.room), key=lambda p: p.joined_at
-    )
+    version, participants = await get_room_state_store().participants_versioned(access.room)
+    participants.sort(key=lambda p: p.joined_at)
     me = next((p for p in participants if p.participant_id == participant_id), None)
     if me is None:
         raise RoomClosed(CloseCode.TIMED_OUT, "You are no longer in the room; reconnect.")
@@ -481,21 +561,16 @@ async def state_for(access: RoomAccess, participant_id: str) -> dict:
     else:
         # Admitted patients see who is in the call, not who else may be waiting.
         visible = [_public(p) for p in participants if p.status == ADMITTED]
-    return {
+    state = {
         "type": ServerFrame.STATE.value,
         "you": {"participant_id": me.participant_id, "role": me.role, "status": me.status},
         "participants": visible,
-        # Everyone sees it, waiting patients too: a visit being recorded is no secret to anyone
-        # about to enter it (and entering pauses it until they allow).
-        "recording": await _recording_state(
-            appointment_id=access.appointment_id, admitted_user_ids=_admitted_ids(participants)
-        ),
-        "transcription": await _transcription_state(
-            appointment_id=access.appointment_id, admitted_user_ids=_admitted_ids(participants)
-        ),
-        "e2ee": await _visit_encryption(appointment_id=access.appointment_id),
+        **await _live(access.appointment_id, _admitted_ids(participants)),
         "ai": False,
     }
+    return RoomView(
+        state=state, members={p.participant_id: p for p in participants}, version=version
+    )
 
 
 # --- Captures: recording and transcription (the consent frames; the rule is rooms.consent) ---
@@ -507,9 +582,6 @@ DECISIONS = {
     ConsentDecision.DECLINE: CaptureConsent.Decision.DECLINED,
     ConsentDecision.WITHDRAW: CaptureConsent.Decision.WITHDRAWN,
 }
-
-_recording_state = database_sync_to_async(recording_live_get)
-_transcription_state = database_sync_to_async(transcription_live_get)
 
 
 def _admitted_ids(participants: list[Participant]) -> set[int]:
@@ -545,7 +617,7 @@ async def _captures_left(
     if participants is None:
         participants = await get_room_state_store().participants(access.room)
     if await _captures_left_sync(access.appointment_id, user_id, _admitted_ids(participants)):
-        await _broadcast_changed(access)
+        await broadcast_changed(access)
 
 
 @database_sync_to_async
@@ -564,7 +636,7 @@ async def _capture_changed(access: RoomAccess, rules: CaptureRules) -> None:
     """After a consent frame: settle the capture against who is admitted by now (someone may
     have been let in while we acted, on this process or another), then tell everyone."""
     await _settle_sync(rules, access.appointment_id, await _admitted_now(access))
-    await _broadcast_changed(access)
+    await broadcast_changed(access)
 
 
 @database_sync_to_async
@@ -628,4 +700,4 @@ async def stop_capture(
     """Anyone in the call stops the recording or the transcription."""
     await _require_admitted(access, participant_id)
     await _stop_sync(rules, access, capture_id)
-    await _broadcast_changed(access)
+    await broadcast_changed(access)

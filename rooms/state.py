@@ -44,6 +44,18 @@ class Participant:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class CallsSnapshot:
+    """What the Calls proxy checks a request against, read in one step (rooms.calls.rules)."""
+
+    participants: list[Participant]
+    owners: dict[str, int | None]  # owner user id of each session asked about
+    # The published tracks of each session asked about, when asked: {session: {mid: (name, kind)}}
+    published: dict[str, dict[str, tuple[str, str]]]
+    # Every Calls session of the room, when asked: {session: (owner, maker participant id)}
+    sessions: dict[str, tuple[int, str | None]] | None
+
+
 class RoomStateStore(Protocol):
     async def add(self, room: str, participant: Participant, now: float) -> list[Participant]:
         """Add `participant`, removing (and returning) entries of the same user in the same
@@ -55,6 +67,12 @@ class RoomStateStore(Protocol):
     ) -> Participant | None: ...
     async def remove(self, room: str, participant_id: str) -> bool: ...
     async def participants(self, room: str) -> list[Participant]: ...
+    async def version(self, room: str) -> int: ...
+    async def bump_version(self, room: str) -> int: ...
+    async def participants_versioned(self, room: str) -> tuple[int, list[Participant]]:
+        """The version (bump_version's count of announced changes) and the participants, read
+        in one atomic step."""
+
     async def touch(self, room: str, participant_id: str, now: float) -> None: ...
     async def silent_since(self, room: str, cutoff: float) -> list[str]: ...
     async def admit_user(self, room: str, user_id: int) -> None: ...
@@ -85,6 +103,18 @@ class RoomStateStore(Protocol):
     async def calls_sessions_forget(self, room: str, session_ids: list[str]) -> None:
         """Forget sessions and what they published: the proxy refuses them from now on."""
 
+    async def calls_snapshot(
+        self,
+        room: str,
+        session_ids: list[str],
+        *,
+        published: bool = False,
+        sessions: bool = False,
+    ) -> CallsSnapshot:
+        """The room's participants and the owners of `session_ids` (with what those sessions
+        published, and every session of the room, when asked), in one read: one Redis round
+        trip, whatever a proxy request names."""
+
 
 class MemoryRoomStateStore:
     """One process only: no await inside an operation, so each is atomic on the event loop."""
@@ -96,6 +126,7 @@ class MemoryRoomStateStore:
         self._calls_sessions: dict[str, dict[str, int]] = {}
         self._calls_tracks: dict[str, dict[str, dict[str, tuple[str, str]]]] = {}
         self._calls_makers: dict[str, dict[str, str]] = {}
+        self._versions: dict[str, int] = {}
 
     async def add(self, room, participant, now):
         members = self._participants.setdefault(room, {})
@@ -126,6 +157,16 @@ class MemoryRoomStateStore:
 
     async def participants(self, room):
         return [Participant(**asdict(p)) for p in self._participants.get(room, {}).values()]
+
+    async def version(self, room):
+        return self._versions.get(room, 0)
+
+    async def bump_version(self, room):
+        self._versions[room] = self._versions.get(room, 0) + 1
+        return self._versions[room]
+
+    async def participants_versioned(self, room):
+        return self._versions.get(room, 0), await self.participants(room)
 
     async def touch(self, room, participant_id, now):
         if participant_id in self._participants.get(room, {}):
@@ -171,6 +212,7 @@ class MemoryRoomStateStore:
             self._calls_sessions,
             self._calls_tracks,
             self._calls_makers,
+            self._versions,
         )
         for store in stores:
             store.pop(room, None)
@@ -194,6 +236,20 @@ class MemoryRoomStateStore:
         for session_id in session_ids:
             for store in (self._calls_sessions, self._calls_tracks, self._calls_makers):
                 store.get(room, {}).pop(session_id, None)
+
+    async def calls_snapshot(self, room, session_ids, *, published=False, sessions=False):
+        owners = self._calls_sessions.get(room, {})
+        tracks = self._calls_tracks.get(room, {})
+        return CallsSnapshot(
+            participants=await self.participants(room),
+            owners={session_id: owners.get(session_id) for session_id in session_ids},
+            published=(
+                {session_id: dict(tracks.get(session_id, {})) for session_id in session_ids}
+                if published
+                else {}
+            ),
+            sessions=await self.calls_sessions(room) if sessions else None,
+        )
 
 
 # Add a participant and drop the same user's earlier entries, in one atomic step.
@@ -321,6 +377,23 @@ class RedisRoomStateStore:
         entries = await self._client().hvals(self._keys(room)[0])
         return [Participant.from_json(raw) for raw in entries]
 
+    def _version_key(self, room: str) -> str:
+        # How many changes were announced to the room (services.broadcast_changed, chat).
+        return f"{self._prefix}{room}:version"
+
+    async def version(self, room):
+        return int(await self._client().get(self._version_key(room)) or 0)
+
+    async def bump_version(self, room):
+        return await self._client().incr(self._version_key(room))
+
+    async def participants_versioned(self, room):
+        async with self._client().pipeline(transaction=True) as pipe:
+            pipe.get(self._version_key(room))
+            pipe.hvals(self._keys(room)[0])
+            version, entries = await pipe.execute()
+        return int(version or 0), [Participant.from_json(raw) for raw in entries]
+
     async def touch(self, room, participant_id, now):
         participants, seen, _ = self._keys(room)
         if await self._client().hexists(participants, participant_id):
@@ -369,7 +442,12 @@ class RedisRoomStateStore:
         }
 
     def _all_keys(self, room: str) -> tuple[str, ...]:
-        return (*self._keys(room), *self._calls_keys(room), self._calls_makers_key(room))
+        return (
+            *self._keys(room),
+            *self._calls_keys(room),
+            self._calls_makers_key(room),
+            self._version_key(room),
+        )
 
     async def expire(self, room, seconds):
         async with self._client().pipeline(transaction=True) as pipe:
@@ -417,6 +495,43 @@ class RedisRoomStateStore:
                 self._calls_makers_key(room),
                 *session_ids,
             )
+
+    async def calls_snapshot(self, room, session_ids, *, published=False, sessions=False):
+        sessions_key, tracks_key = self._calls_keys(room)
+        async with self._client().pipeline(transaction=True) as pipe:  # one consistent read
+            pipe.hvals(self._keys(room)[0])
+            if session_ids:
+                pipe.hmget(sessions_key, session_ids)
+            if published:
+                pipe.hgetall(tracks_key)
+            if sessions:
+                pipe.hgetall(sessions_key)
+                pipe.hgetall(self._calls_makers_key(room))
+            replies = iter(await pipe.execute())
+        participants = [Participant.from_json(raw) for raw in next(replies)]
+        owned = next(replies) if session_ids else []
+        owners = {
+            session_id: int(owner) if owner is not None else None
+            for session_id, owner in zip(session_ids, owned, strict=True)
+        }
+        by_session: dict[str, dict[str, tuple[str, str]]] = {}
+        if published:
+            entries = {key.decode(): value for key, value in next(replies).items()}
+            for session_id in session_ids:
+                prefix = f"{session_id}/"
+                by_session[session_id] = {
+                    key.removeprefix(prefix): tuple(json.loads(value))
+                    for key, value in entries.items()
+                    if key.startswith(prefix)
+                }
+        every_session = None
+        if sessions:
+            owner_of, maker_of = next(replies), next(replies)
+            every_session = {
+                session.decode(): (int(owner), (maker_of.get(session) or b"").decode() or None)
+                for session, owner in owner_of.items()
+            }
+        return CallsSnapshot(participants, owners, by_session, every_session)
 
 
 _store: RoomStateStore | None = None

@@ -12,11 +12,11 @@ before Calls is reached.
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from clinic.errors import (
@@ -35,8 +35,8 @@ from clinic.integrations.cloudflare.calls_client import (
 )
 from rooms.calls.sessions import close_sessions
 from rooms.selectors import RoomAccess, room_access_get
-from rooms.services import STATE_GRACE_SECONDS
-from rooms.state import ADMITTED, Participant, get_room_state_store
+from rooms.services import STATE_GRACE_SECONDS, broadcast_changed
+from rooms.state import ADMITTED, CallsSnapshot, Participant, get_room_state_store
 
 logger = logging.getLogger(__name__)
 
@@ -45,42 +45,67 @@ logger = logging.getLogger(__name__)
 class CallsCaller:
     access: RoomAccess
     participant: Participant
+    # The room state the request is checked against, read once with the caller.
+    snapshot: CallsSnapshot
 
 
 def _store():
     return get_room_state_store()
 
 
-def calls_caller(*, user, room_id) -> CallsCaller:
+def _sessions_to_check(tracks: Sequence[dict]) -> list[str]:
+    """The sessions named by tracks to pull (see _require_tracks_allowed): their owners and
+    what they published are read with the caller."""
+    return [
+        track.get("sessionId", "")
+        for track in tracks
+        if track.get("sessionId") or track.get("location") == "remote"
+    ]
+
+
+def calls_caller(
+    *,
+    user,
+    room_id,
+    session_id: str | None = None,
+    tracks: Sequence[dict] = (),
+    sessions: bool = False,
+) -> CallsCaller:
     """The admitted participant behind a proxy request, or the refusal to send back: the room's
     access rule's (rooms.selectors.room_access_get: not signed in, no such room, not yours,
-    not open), then the room state's (not joined, not admitted)."""
+    not open), then the room state's (not joined, not admitted).
+
+    The room state the later checks need is read here, in one step (one hop to the event loop,
+    one Redis round trip): the owner of `session_id`, the owners and published tracks of the
+    sessions that `tracks` pull from, and every session of the room with `sessions` (the cap)."""
     if not settings.CALLS_APP_ID:
         raise NotFoundError("This clinic uses peer-to-peer video; Cloudflare Calls is off.")
     access = room_access_get(user=user, room_id=room_id)
-    participants = async_to_sync(_store().participants)(access.room)
-    me = next((p for p in participants if p.user_id == access.user_id), None)
+    pulled = _sessions_to_check(tracks)
+    named = list(dict.fromkeys([session_id, *pulled] if session_id is not None else pulled))
+    snapshot = async_to_sync(_store().calls_snapshot)(
+        access.room, named, published=bool(pulled), sessions=sessions
+    )
+    me = next((p for p in snapshot.participants if p.user_id == access.user_id), None)
     if me is None:
         raise PermissionDeniedError("Join the visit room first.")
     if me.status != ADMITTED:
         raise PermissionDeniedError("Wait until the doctor lets you in.")
-    return CallsCaller(access=access, participant=me)
+    return CallsCaller(access=access, participant=me, snapshot=snapshot)
 
 
 def _require_own_session(caller: CallsCaller, session_id: str) -> None:
-    owner = async_to_sync(_store().calls_session_owner)(caller.access.room, session_id)
-    if owner != caller.access.user_id:
+    # A session not read with the caller has no known owner here: refused, never assumed.
+    if caller.snapshot.owners.get(session_id) != caller.access.user_id:
         raise NotFoundError("No such session in this room.")
 
 
 def _require_pullable(caller: CallsCaller, track: dict[str, Any]) -> None:
     """A remote track must be published, through us, by an admitted member of this room."""
-    room = caller.access.room
-    owner = async_to_sync(_store().calls_session_owner)(room, track.get("sessionId", ""))
-    members = async_to_sync(_store().participants)(room)
-    owner_admitted = any(p.user_id == owner and p.status == ADMITTED for p in members)
-    published = async_to_sync(_store().calls_published)(room, track.get("sessionId", ""))
-    names = {name for name, _ in published.values()}
+    snapshot, session_id = caller.snapshot, track.get("sessionId", "")
+    owner = snapshot.owners.get(session_id)
+    owner_admitted = any(p.user_id == owner and p.status == ADMITTED for p in snapshot.participants)
+    names = {name for name, _ in snapshot.published.get(session_id, {}).values()}
     if owner is None or not owner_admitted or track.get("trackName") not in names:
         raise PermissionDeniedError(
             f"Track {track.get('trackName')!r} is not published by anyone in this room."
@@ -121,21 +146,21 @@ def media_kinds_by_mid(sdp: str) -> dict[str, str]:
     return kinds
 
 
-def _announce_tracks(caller: CallsCaller, session_id: str) -> None:
+async def _announce_tracks(caller: CallsCaller, session_id: str) -> None:
     """Put the session's published tracks in the caller's room entry and tell the room, so the
     others pull them."""
     store, room = _store(), caller.access.room
-    published = async_to_sync(store.calls_published)(room, session_id)
+    published = await store.calls_published(room, session_id)
     tracks = [{"name": name, "kind": kind} for name, kind in published.values()]
-    async_to_sync(store.update)(
+    await store.update(
         room, caller.participant.participant_id, session_id=session_id, tracks=tracks
     )
-    async_to_sync(get_channel_layer().group_send)(caller.access.group, {"type": "room.changed"})
+    await broadcast_changed(caller.access)
 
 
-def _keep_with_room(caller: CallsCaller) -> None:
+async def _keep_with_room(caller: CallsCaller) -> None:
     seconds = int(caller.access.closes_at - time.time()) + STATE_GRACE_SECONDS
-    async_to_sync(_store().expire)(caller.access.room, max(seconds, 60))
+    await _store().expire(caller.access.room, max(seconds, 60))
 
 
 class SessionQuotaError(ApplicationError):
@@ -155,9 +180,11 @@ def _make_room_for_a_session(caller: CallsCaller) -> None:
     """At the cap, close the caller's sessions left behind by an earlier page (made on another
     connection and not announced by this one); refuse if that frees nothing."""
     room, me = caller.access.room, caller.participant
+    if caller.snapshot.sessions is None:
+        raise AssertionError("calls_caller(sessions=True) reads the room's sessions")
     held = {
         session_id: maker
-        for session_id, (owner, maker) in async_to_sync(_store().calls_sessions)(room).items()
+        for session_id, (owner, maker) in caller.snapshot.sessions.items()
         if owner == caller.access.user_id
     }
     if len(held) < settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT:
@@ -175,19 +202,24 @@ def _make_room_for_a_session(caller: CallsCaller) -> None:
 def session_new(caller: CallsCaller, offer: SessionDescription | None) -> dict:
     _make_room_for_a_session(caller)
     result = _calling(lambda: get_calls_client().new_session(offer=offer))
-    added = async_to_sync(_store().calls_session_add_capped)(
+    if not async_to_sync(_record_session)(caller, result.session_id):
+        # Concurrent requests raced past the check: this one is refused, and its session, never
+        # handed out, expires unused at Calls.
+        raise _quota_error()
+    return result.raw
+
+
+async def _record_session(caller: CallsCaller, session_id: str) -> bool:
+    added = await _store().calls_session_add_capped(
         caller.access.room,
-        result.session_id,
+        session_id,
         caller.access.user_id,
         caller.participant.participant_id,
         settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT,
     )
-    if not added:
-        # Concurrent requests raced past the check: this one is refused, and its session, never
-        # handed out, expires unused at Calls.
-        raise _quota_error()
-    _keep_with_room(caller)
-    return result.raw
+    if added:
+        await _keep_with_room(caller)
+    return added
 
 
 def _require_tracks_allowed(caller: CallsCaller, tracks: list[dict]) -> None:
@@ -219,10 +251,14 @@ def tracks_new(
         kind = requested[track.track_name].get("kind") or kinds.get(track.mid, "video")
         published[track.mid] = (track.track_name, kind)
     if published:
-        async_to_sync(_store().calls_tracks_publish)(caller.access.room, session_id, published)
-        _keep_with_room(caller)
-        _announce_tracks(caller, session_id)
+        async_to_sync(_publish)(caller, session_id, published)
     return result.raw
+
+
+async def _publish(caller: CallsCaller, session_id: str, published: dict) -> None:
+    await _store().calls_tracks_publish(caller.access.room, session_id, published)
+    await _keep_with_room(caller)
+    await _announce_tracks(caller, session_id)
 
 
 def renegotiate(caller: CallsCaller, session_id: str, answer: SessionDescription) -> dict:
@@ -242,9 +278,13 @@ def tracks_close(
     failed = {track.mid for track in result.tracks if track.error}
     closed = [mid for mid in mids if mid not in failed]
     if closed:
-        async_to_sync(_store().calls_tracks_unpublish)(caller.access.room, session_id, closed)
-        _announce_tracks(caller, session_id)
+        async_to_sync(_unpublish)(caller, session_id, closed)
     return result.raw
+
+
+async def _unpublish(caller: CallsCaller, session_id: str, mids: list[str]) -> None:
+    await _store().calls_tracks_unpublish(caller.access.room, session_id, mids)
+    await _announce_tracks(caller, session_id)
 
 
 def tracks_update(caller: CallsCaller, session_id: str, tracks: list[dict]) -> dict:

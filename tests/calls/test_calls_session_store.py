@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from rooms.state import MemoryRoomStateStore, RedisRoomStateStore
+from rooms.state import MemoryRoomStateStore, Participant, RedisRoomStateStore
 
 pytestmark = pytest.mark.asyncio
 
@@ -50,4 +50,34 @@ async def test_forgetting_a_session_forgets_its_tracks_and_no_other(store):
     # "s10" begins like "s1": still there, with its track.
     assert await store.calls_sessions(room) == {"s10": (1, "p1")}
     assert await store.calls_published(room, "s10") == {"0": ("cam", "video")}
+    await store.clear(room)
+
+
+async def test_a_snapshot_reads_what_the_single_reads_read(store):
+    # What the proxy checks a request against (rooms.calls.rules.calls_caller), in one step.
+    room = "r3"
+    member = Participant(
+        participant_id="p1", user_id=1, display_name="Dr", role="doctor", status="admitted",
+        channel_name="c1",
+    )  # fmt: skip
+    await store.add(room, member, 0.0)
+    for session_id, user_id in (("s1", 1), ("s10", 1), ("s2", 2)):
+        assert await store.calls_session_add_capped(room, session_id, user_id, f"p{user_id}", 4)
+    await store.calls_tracks_publish(room, "s1", {"0": ("cam", "video"), "1": ("mic", "audio")})
+    await store.calls_tracks_publish(room, "s10", {"0": ("screen", "video")})
+
+    snapshot = await store.calls_snapshot(room, ["s1", "gone"], published=True, sessions=True)
+    assert snapshot.participants == await store.participants(room)
+    assert snapshot.owners == {"s1": 1, "gone": None}
+    # "s10" begins like "s1": not among s1's tracks.
+    assert snapshot.published == {
+        "s1": await store.calls_published(room, "s1"),
+        "gone": {},
+    } and snapshot.published["s1"] == {"0": ("cam", "video"), "1": ("mic", "audio")}
+    assert snapshot.sessions == await store.calls_sessions(room)
+
+    bare = await store.calls_snapshot(room, ["s2"])
+    assert (bare.owners, bare.published, bare.sessions) == ({"s2": 2}, {}, None)
+    nothing_named = await store.calls_snapshot("empty-room", [])
+    assert (nothing_named.participants, nothing_named.owners) == ([], {})
     await store.clear(room)

@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from rooms.routing import websocket_urlpatterns
 from rooms.state import get_room_state_store
@@ -39,8 +40,12 @@ async def _disconnect_sockets_left_open(request):
     left_behind = await _groups_with_members(layer)
     # channels-redis: a receive cancelled mid-BZPOPMIN can stay pending (redis-py shields the
     # read), and pytest-asyncio would wait for it forever when it closes the loop; closing the
-    # layer's connections ends it.
-    if hasattr(layer, "close_pools"):
+    # layer's connections ends it. The pub/sub layer's flush closes its connections and its
+    # receiving task (it holds nothing in Redis to flush).
+    if isinstance(layer, RedisPubSubChannelLayer):
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(layer.flush(), timeout=5)
+    elif hasattr(layer, "close_pools"):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(layer.close_pools(), timeout=5)
     assert not left_behind, f"groups still hold disconnected consumers: {left_behind}"
@@ -53,7 +58,13 @@ async def _groups_with_members(layer) -> dict[str, list[str]]:
         groups = {group: list(members) for group, members in layer.groups.items() if members}
         layer.groups.clear()
         return groups
-    # channels-redis: one sorted set per group, "<prefix>:group:<name>" (the suite's prefix).
+    if isinstance(layer, RedisPubSubChannelLayer):
+        # One Redis pub/sub channel per group, subscribed while this process has a member.
+        loop_layer = layer._get_layer()
+        groups = {group: list(members) for group, members in loop_layer.groups.items() if members}
+        loop_layer.groups.clear()
+        return groups
+    # channels-redis's core layer: one sorted set per group, "<prefix>:group:<name>".
     connection, key_prefix = layer.connection(0), f"{layer.prefix}:group:"
     groups = {}
     async for key in connection.scan_iter(match=f"{key_prefix}*".encode()):

@@ -202,16 +202,16 @@ async def test_a_missed_room_state_is_sent_by_the_sweeper(visit, monkeypatch):
     monkeypatch.setattr(consumers, "SWEEP_SECONDS", 0.2)
     doctor = await connect(visit.doctor.user, visit.room_id)
     doctor_id = (await frames_until(doctor, "room.state"))["you"]["participant_id"]
-    real_state_for = services.state_for
+    real_view_for = services.view_for
     failed = []
 
     async def failing_once_for_the_doctor(access, participant_id):
         if participant_id == doctor_id and not failed:
             failed.append(participant_id)
             raise RedisConnectionError("Redis is away")
-        return await real_state_for(access, participant_id)
+        return await real_view_for(access, participant_id)
 
-    monkeypatch.setattr(services, "state_for", failing_once_for_the_doctor)
+    monkeypatch.setattr(services, "view_for", failing_once_for_the_doctor)
     patient = await connect(visit.patient.user, visit.room_id)
     await frames_until(patient, "room.state")
     # The doctor's room.changed for the patient's arrival failed; the sweep makes up for it.

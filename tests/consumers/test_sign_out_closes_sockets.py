@@ -6,6 +6,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from rest_framework_simplejwt.tokens import AccessToken
 
 from rooms.auth import RoomAuthMiddlewareStack
@@ -36,6 +37,9 @@ def _rename(user) -> None:
 
 async def _members(group: str) -> int:
     layer = get_channel_layer()
+    if isinstance(layer, RedisPubSubChannelLayer):  # members of this process, the only one
+        loop_layer = layer._get_layer()
+        return len(loop_layer.groups.get(loop_layer._get_group_channel_name(group), ()))
     if hasattr(layer, "groups"):  # the in-memory layer
         return len(layer.groups.get(group, {}))
     connection = layer.connection(layer.consistent_hash(group))  # channels-redis

@@ -20,7 +20,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 SETTINGS_FILE = ROOT / "clinic" / "settings.py"
 
-SERVICES = ("postgres", "redis", "web")
+SERVICES = ("postgres", "redis", "proxy", "web")
+HAPROXY_CONFIG = ROOT / "docker" / "haproxy.cfg"
 # The host environment the interpolation tests use: only what compose insists on.
 HOST_ENV = {"SECRET_KEY": "x"}
 
@@ -347,22 +348,52 @@ def test_video_settings_are_passed_through(compose):
             )
 
 
-def test_port_8000_is_published(compose):
+def _published(svc: dict) -> list[tuple[str, str]]:
     published = []
-    for entry in service(compose, "web").get("ports") or []:
+    for entry in svc.get("ports") or []:
         if isinstance(entry, dict):
             published.append((str(entry.get("published", "")), str(entry.get("target"))))
         else:
             *host, target = str(entry).split(":")
             published.append((host[-1] if host else "", target.split("/")[0]))
+    return published
+
+
+def test_the_proxy_alone_publishes_port_8000(compose):
+    published = _published(service(compose, "proxy"))
     assert ("8000", "8000") in published, (
-        f"web must publish container port 8000 on host port 8000, it publishes {published}"
+        f"proxy must publish container port 8000 on host port 8000, it publishes {published}"
+    )
+    # Replicas publishing the same host port would clash: web is reached through the proxy.
+    assert not _published(service(compose, "web")), "web must not publish ports (the proxy does)"
+
+
+def test_the_proxy_balances_the_web_replicas_on_their_health(compose):
+    proxy = service(compose, "proxy")
+    assert str(proxy.get("image", "")).startswith("haproxy:2.6"), proxy.get("image")
+    mounted = [str(volume).split(":")[:2] for volume in proxy.get("volumes") or []]
+    assert ["./docker/haproxy.cfg", "/usr/local/etc/haproxy/haproxy.cfg"] in mounted, mounted
+    replicas = (service(compose, "web").get("deploy") or {}).get("replicas", 1)
+    assert replicas >= 2, f"web runs {replicas} replica(s): the proxy is there for several"
+    config = HAPROXY_CONFIG.read_text()
+    assert re.search(r"^\s*server-template web \d+ web:8000\b", config, re.M), (
+        "docker/haproxy.cfg must find the web replicas (web:8000) through Docker's DNS"
+    )
+    assert "resolvers docker" in config and "127.0.0.11:53" in config
+    assert re.search(r"^\s*http-check send meth GET uri /healthz\b", config, re.M), (
+        "the proxy must check each replica's /healthz"
+    )
+    assert re.search(r"^\s*timeout tunnel\b", config, re.M), "WebSockets need a tunnel timeout"
+    num_proxies = environment(service(compose, "web")).get("NUM_PROXIES")
+    assert num_proxies == "1" and "set-header X-Forwarded-For %[src]" in config, (
+        "behind the proxy the app must trust exactly one X-Forwarded-For hop, the proxy's"
     )
 
 
-def test_services_restart_unless_stopped(compose):
-    policy = service(compose, "web").get("restart")
-    assert policy == "unless-stopped", f"web restart policy is {policy!r}, not unless-stopped"
+@pytest.mark.parametrize("name", ["web", "proxy"])
+def test_services_restart_unless_stopped(compose, name):
+    policy = service(compose, name).get("restart")
+    assert policy == "unless-stopped", f"{name} restart policy is {policy!r}, not unless-stopped"
 
 
 # --- Dockerfile ------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ async def test_the_server_runs_on_this_configurations_backends(live):
     health = requests.get(f"{live.server.http_url}/healthz", timeout=10).json()
     assert health["status"] == "ok"
     assert health["database"]["vendor"] == live.vendor
-    layer = "RedisChannelLayer" if os.environ.get("REDIS_URL") else "InMemoryChannelLayer"
+    layer = "RedisPubSubChannelLayer" if os.environ.get("REDIS_URL") else "InMemoryChannelLayer"
     assert health["channel_layer"]["backend"] == layer
 
 

@@ -79,11 +79,22 @@ def test_production_services_come_from_urls():
     )
     assert shown["engine"] == "django.db.backends.postgresql"
     assert shown["db_name"] == "clinic_meet"
-    assert shown["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert shown["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert shown["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert shown["calls_api_url"] == "http://127.0.0.1:8787/v1"
     assert shown["bitrate"] == 800000
     assert shown["hosts"] == ["clinic.example.org", "meet.example.org"]
+
+
+def test_the_core_channel_layer_is_a_choice_and_an_unknown_one_stops_start_up():
+    redis = {**PRODUCTION, "REDIS_URL": "redis://cache.internal:6379/0"}
+    shown = settings_with({**redis, "CHANNEL_LAYER": "core"})
+    assert shown["layer"] == "channels_redis.core.RedisChannelLayer"
+    result = run_python(
+        {**redis, "CHANNEL_LAYER": "rabbitmq"}, "-c", "import django; django.setup()"
+    )
+    assert result.returncode != 0
+    assert "CHANNEL_LAYER must be one of pubsub, core, got 'rabbitmq'" in result.stderr
 
 
 def test_cache_channel_layer_and_room_state_keep_their_keys_apart_in_one_redis():

@@ -6,6 +6,7 @@ document for the contract.
 """
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,7 +132,7 @@ class CallsClient:
         self.timeout = timeout
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
-        self.http = session or requests.Session()
+        self.http = session or _pooled_session(self.base_url)
 
     def __repr__(self) -> str:  # never the secret, even in a traceback
         return f"CallsClient(base_url={self.base_url!r}, app_id={self.app_id!r})"
@@ -272,6 +273,18 @@ class CallsClient:
                 status,
             )
         return data
+
+
+def _pooled_session(base_url: str) -> requests.Session:
+    """A keep-alive session with the environment read once. With trust_env, requests reads the
+    proxy and CA-bundle variables and ~/.netrc again on every request; a running server's
+    environment does not change. (A ~/.netrc entry for the Calls host would even replace our
+    Authorization header: it is not read.)"""
+    http = requests.Session()
+    http.proxies = requests.utils.get_environ_proxies(base_url)  # {} when NO_PROXY covers it
+    http.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    http.trust_env = False
+    return http
 
 
 def _refused(error: Exception) -> bool:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rooms.recordings.models import Recording, RecordingChunk
 from rooms.recordings.tasks import schedule_finalise
 from rooms.selectors import room_group
+from rooms.state import get_room_state_store
 from visits.models import User
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ def _tell_room(recording: Recording) -> None:
     stop from outside the room (the worker) is otherwise seen only at the room's next change."""
     room = Recording.objects.values_list("appointment__room_id", flat=True).get(pk=recording.pk)
     try:
+        # Counted as rooms.services.broadcast_changed counts it: a socket that misses the event
+        # sees the room's version move and reads the room.
+        async_to_sync(get_room_state_store().bump_version)(room.hex)
         send = async_to_sync(get_channel_layer().group_send)
         send(room_group(room.hex), {"type": "room.changed"})
     except Exception as error:  # the stop stands; pages catch up at the room's next change
