@@ -1,14 +1,14 @@
 """The baseline: plain Django views doing the booking API's database work, and little else.
 
 No DRF, no authentication, no serializers, no service layer: the request is parsed by hand,
-the ORM calls issue the same SQL the API's selectors and services issue for the work itself,
+the ORM calls do the database work the API's selectors and services do (the same rows),
 and a small JSON goes back. They still run behind the project's middleware, in the same Daphne
 process, so comparing them with the API shows what the API's own layers cost.
 
-What the API does on top (each its own database round trip, counted by bench/seed.py):
-  both endpoints  the JWT user lookup (authentication);
-  booking         the patient profile lookup (who is booking), and the unique/check-constraint
-                  queries of `Appointment.full_clean()` in the service layer.
+What the API does on top: the JWT user lookup (authentication), which the API pays for with
+fewer statements elsewhere (the doctor and their working hours in one query; for a booking the
+patient profile joined to the user), so both sides issue as many SQL statements
+(tests/bench/test_booking_fast_path.py holds them equal; bench/seed.py prints them).
 """
 
 import json

@@ -5,11 +5,16 @@ With clinic/urls.py this is the composition root: the one place in clinic that i
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
-# Django must be set up before anything imports models (the consumers do).
-django_asgi_app = get_asgi_application()
+# Django must be set up before anything imports models (the consumers do); what
+# get_asgi_application does, with our handler (one thread hop per request).
+django.setup(set_prefix=False)
+
+from clinic.asgi_handler import SyncChainASGIHandler  # noqa: E402
+
+django_asgi_app = SyncChainASGIHandler()
 
 from clinic.static_files import require_collected_static_files  # noqa: E402
 

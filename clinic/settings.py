@@ -240,7 +240,8 @@ AXES_VERBOSE = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's; a view may have the user's profile loaded in the same query.
+        "visits.apis.authentication.ProfileJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the portal's own pages
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

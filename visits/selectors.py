@@ -22,6 +22,7 @@ from visits.models import (
     VisitNote,
     VisitNoteAddendum,
     VisitNoteVersion,
+    WorkingHours,
 )
 from visits.models.appointments import SLOT_RELEASING_STATUSES, UPCOMING_STATUSES
 
@@ -108,17 +109,16 @@ def _local_instant(day: date, wall_time: time, zone) -> datetime | None:
     return instant if round_trip.replace(tzinfo=None) == instant.replace(tzinfo=None) else None
 
 
-def doctor_slot_grid(*, doctor: Doctor, day: date) -> list[Slot]:
-    """Every slot of the doctor's working hours on a local day, booked or not.
-
-    Slots start at each range's start and step by the appointment length; a slot must fit
-    inside its range. Uses the prefetched `working_hours` when the caller loaded them.
-    """
+def doctor_slot_grid_utc(*, doctor: Doctor, day: date) -> list[tuple[datetime, datetime]]:
+    """The (start, end) instants in UTC of every slot of the doctor's working hours on a local
+    day, ordered by start. Kept in UTC: comparing datetimes of one fixed zone is the cheapest
+    comparison, and a slot list of a long day is compared many times."""
     zone = doctor.zone
     length = doctor.appointment_length
+    weekday = day.weekday()
     slots = []
     for hours in doctor.working_hours.all():
-        if hours.weekday != day.weekday():
+        if hours.weekday != weekday:
             continue
         range_start = _local_instant(day, hours.start_time, zone)
         range_end = _local_instant(day, hours.end_time, zone)
@@ -128,10 +128,49 @@ def doctor_slot_grid(*, doctor: Doctor, day: date) -> list[Slot]:
         # a slot spanning the hour the clocks go back would last an hour too long.
         cursor, range_end = range_start.astimezone(UTC), range_end.astimezone(UTC)
         while cursor + length <= range_end:
-            slot_end = cursor + length
-            slots.append(Slot(start=cursor.astimezone(zone), end=slot_end.astimezone(zone)))
+            slots.append((cursor, cursor + length))
             cursor += length
-    return sorted(slots, key=lambda slot: slot.start.astimezone(UTC))
+    slots.sort()
+    return slots
+
+
+def doctor_slot_end(*, doctor: Doctor, start: datetime) -> datetime | None:
+    """The end, in the doctor's zone, of the doctor's slot that starts at the instant `start`
+    (aware), or None when no slot starts then: the slots of doctor_slot_grid_utc, found by
+    arithmetic on each working-hours range rather than by listing the day."""
+    zone = doctor.zone
+    day = start.astimezone(zone).date()
+    instant = start.astimezone(UTC)
+    length = doctor.appointment_length
+    weekday = day.weekday()
+    for hours in doctor.working_hours.all():
+        if hours.weekday != weekday:
+            continue
+        range_start = _local_instant(day, hours.start_time, zone)
+        range_end = _local_instant(day, hours.end_time, zone)
+        if range_start is None or range_end is None:
+            continue
+        since_range_start = instant - range_start.astimezone(UTC)
+        if (
+            since_range_start >= timedelta(0)
+            and since_range_start % length == timedelta(0)
+            and instant + length <= range_end.astimezone(UTC)
+        ):
+            return (instant + length).astimezone(zone)
+    return None
+
+
+def doctor_slot_grid(*, doctor: Doctor, day: date) -> list[Slot]:
+    """Every slot of the doctor's working hours on a local day, booked or not.
+
+    Slots start at each range's start and step by the appointment length; a slot must fit
+    inside its range. Uses the prefetched `working_hours` when the caller loaded them.
+    """
+    zone = doctor.zone
+    return [
+        Slot(start=start.astimezone(zone), end=end.astimezone(zone))
+        for start, end in doctor_slot_grid_utc(doctor=doctor, day=day)
+    ]
 
 
 def doctor_free_slots(
@@ -139,27 +178,52 @@ def doctor_free_slots(
 ) -> list[Slot]:
     """The slots of a local day that lie in the future (up to the booking horizon) and overlap
     no held appointment."""
+    zone = doctor.zone
+    return [
+        Slot(start=start.astimezone(zone), end=end.astimezone(zone))
+        for start, end in doctor_free_slot_instants(
+            doctor=doctor, day=day, now=now, exclude_appointment_id=exclude_appointment_id
+        )
+    ]
+
+
+def doctor_free_slot_instants(
+    *, doctor: Doctor, day: date, now: datetime, exclude_appointment_id: int | None = None
+) -> list[tuple[datetime, datetime]]:
+    """doctor_free_slots as (start, end) instants in UTC, for a caller that formats them
+    itself (the API: converting each to the doctor's zone costs more than the rest)."""
     if day < now.astimezone(doctor.zone).date():
         return []  # a day that is over (and no arithmetic on days near the calendar's start)
+    now = now.astimezone(UTC)
     horizon = now + BOOKING_HORIZON
     grid = [
-        slot for slot in doctor_slot_grid(doctor=doctor, day=day) if now < slot.start <= horizon
+        (start, end)
+        for start, end in doctor_slot_grid_utc(doctor=doctor, day=day)
+        if now < start <= horizon
     ]
     if not grid:
         return []
-    held = list(
-        appointments_overlapping(
+    held = [
+        (start.astimezone(UTC), end.astimezone(UTC))
+        for start, end in appointments_overlapping(
             doctor=doctor,
-            start=grid[0].start,
-            end=grid[-1].end,
+            start=grid[0][0],
+            end=max(end for _, end in grid),
             exclude_id=exclude_appointment_id,
-        ).values_list("start", "end")
-    )
-    return [
-        slot
-        for slot in grid
-        if not any(start < slot.end and end > slot.start for start, end in held)
+        )
+        .order_by("start")
+        .values_list("start", "end")
     ]
+    # One ordered pass (slots and held appointments both by start): the held appointments
+    # that end before a slot starts end before every later slot starts too; of the rest, the
+    # first to start is the only one that can reach into the slot.
+    free, index = [], 0
+    for start, end in grid:
+        while index < len(held) and held[index][1] <= start:
+            index += 1
+        if index == len(held) or held[index][0] >= end:
+            free.append((start, end))
+    return free
 
 
 def appointments_visible_to(*, user) -> QuerySet[Appointment]:
@@ -217,12 +281,33 @@ def doctor_list(*, specialty: str | None = None, search: str | None = None) -> Q
     return doctors.order_by("display_name", "pk")
 
 
-def doctor_get_active(*, doctor_id: int) -> Doctor | None:
-    return (
-        Doctor.objects.filter(pk=doctor_id, is_active=True)
-        .prefetch_related("working_hours")
-        .first()
+def doctor_get_with_working_hours(*, doctor_id: int, active_only: bool = False) -> Doctor | None:
+    """The doctor with `working_hours` loaded (as prefetch_related would leave them), in one
+    query: the hours joined to their doctor; a second query only for a doctor without hours."""
+    doctor_filter = {"is_active": True} if active_only else {}
+    joined_filter = {f"doctor__{name}": value for name, value in doctor_filter.items()}
+    hours = list(
+        WorkingHours.objects.filter(doctor_id=doctor_id, **joined_filter)
+        .select_related("doctor")
+        .order_by("weekday", "start_time")
     )
+    if hours:
+        doctor = hours[0].doctor
+        for row in hours:
+            row.doctor = doctor
+    else:
+        doctor = Doctor.objects.filter(pk=doctor_id, **doctor_filter).first()
+        if doctor is None:
+            return None
+    # Where prefetch_related keeps what it loaded, so doctor.working_hours.all() asks nothing.
+    loaded = doctor.working_hours.all()
+    loaded._result_cache, loaded._prefetch_done = hours, True
+    doctor._prefetched_objects_cache = {"working_hours": loaded}
+    return doctor
+
+
+def doctor_get_active(*, doctor_id: int) -> Doctor | None:
+    return doctor_get_with_working_hours(doctor_id=doctor_id, active_only=True)
 
 
 # A doctor may open the charts of patients they have seen or are booked to see: whose

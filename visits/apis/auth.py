@@ -1,4 +1,5 @@
 from django.core.exceptions import ObjectDoesNotExist
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, AuthenticationFailed
@@ -14,6 +15,14 @@ from rest_framework_simplejwt.views import (
 from clinic import openapi
 from visits.lockout import account_failures_forgive, lockout_message, lockout_seconds
 from visits.models import User
+
+
+class ProfileJWTScheme(SimpleJWTScheme):
+    """The schema's bearer-token scheme (jwtAuth) for the API's JWT authentication, a subclass
+    of simplejwt's that drf-spectacular would not recognise by itself."""
+
+    target_class = "visits.apis.authentication.ProfileJWTAuthentication"
+
 
 LOCKED_OUT = OpenApiResponse(
     openapi.ERROR_DETAIL,

@@ -1,7 +1,7 @@
 """Writes about appointments: booking, rescheduling and the status state machine."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,7 +20,7 @@ from visits.selectors import (
     Capability,
     appointment_require,
     appointments_overlapping,
-    doctor_slot_grid,
+    doctor_slot_end,
     user_is_signed_in,
 )
 
@@ -143,7 +143,12 @@ def appointment_set_details(
         raise ApplicationError("Please give a reason for the visit.", field="reason")
     appointment.doctor, appointment.patient = doctor, patient
     appointment.start, appointment.end, appointment.reason = start, end, reason.strip()
-    appointment.full_clean(exclude=["doctor", "patient"])
+    # The fields' own rules (lengths, choices) only: the unique room_id (a fresh uuid4) and
+    # the check constraints (end after start, checked above; a known status, set by code) are
+    # the database's to enforce, and checking them here cost a query each.
+    appointment.full_clean(
+        exclude=["doctor", "patient"], validate_unique=False, validate_constraints=False
+    )
     _save_holding_slot(appointment)
     return appointment
 
@@ -155,13 +160,12 @@ def _require_slot(*, doctor: Doctor, start: datetime, now: datetime) -> datetime
         raise ApplicationError("That time is in the past.", field="start")
     if start > now + BOOKING_HORIZON:
         raise ApplicationError("Appointments can be booked at most a year ahead.", field="start")
+    # Found by instant (in one zone `==` compares wall times, and on the night clocks go back
+    # the same wall time names two instants).
+    end = doctor_slot_end(doctor=doctor, start=start)
+    if end is not None:
+        return end
     local_start = start.astimezone(doctor.zone)
-    instant = start.astimezone(UTC)
-    for slot in doctor_slot_grid(doctor=doctor, day=local_start.date()):
-        # Compared as instants: in one zone `==` compares wall times, and on the night clocks
-        # go back the same wall time names two instants.
-        if slot.start.astimezone(UTC) == instant:
-            return slot.end
     raise ApplicationError(
         f"{local_start:%Y-%m-%d %H:%M} ({doctor.time_zone}) is not one of {doctor}'s "
         f"appointment slots; list them at /api/doctors/{doctor.pk}/slots/"
