@@ -364,7 +364,9 @@ def test_an_unknown_appointment_is_404_in_json(api, patient):
     caller = api.as_user(patient.user)
     assert caller.get(_detail(987654)).status_code == 404
     assert caller.get(_detail(2**70)).status_code == 404  # beyond any database integer
-    for path in (f"{APPOINTMENTS}abc/", f"{APPOINTMENTS}-1/cancel/"):
+    # A newline in the path too (the schema fuzz found one under /api/recordings/).
+    unknown = (f"{APPOINTMENTS}abc/", f"{APPOINTMENTS}-1/cancel/", "/api/recordings/x%0A/media/")
+    for path in unknown:
         response = caller.get(path)
         assert response.status_code == 404
         assert response["Content-Type"] == "application/json"

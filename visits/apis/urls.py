@@ -14,7 +14,8 @@ def unknown_resources_route(converter: str, *resources: str):
     app's routes under /api/ (each app adds its own for its own resources)."""
 
     class UnknownResourcePath:
-        regex = rf"(?:{'|'.join(re.escape(resource) for resource in resources)})/.+"
+        # [\s\S], not ".": a path may hold a newline (%0A), and "." stops at one.
+        regex = rf"(?:{'|'.join(re.escape(resource) for resource in resources)})/[\s\S]+"
 
         def to_python(self, value: str) -> str:
             return value

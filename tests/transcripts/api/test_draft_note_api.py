@@ -3,8 +3,10 @@ the worker's task sends the transcript (and the key only in its header) to Chat 
 the draft arrives in the doctor's room and from GET, section by section with its citations;
 409 without a language model, 404 for everyone but the visit's doctor, a failure kept."""
 
+import asyncio
+
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.test import Client
 
@@ -98,18 +100,24 @@ def test_the_doctor_asks_and_the_draft_quotes_and_cites_the_transcript(
 
 
 def test_the_draft_arrives_in_the_doctors_room(configured, visit, segments):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(room_group(visit.room_id.hex), channel)
     draft = DraftNote.objects.create(appointment=visit, requested_by=visit.doctor.user)
 
-    draft_note_write(draft_note_id=draft.pk)
+    # One event loop for the listening channel: the pub/sub layer's channels belong to the loop
+    # that made them (the task itself sends from wherever it runs).
+    async def listen_while_the_task_writes() -> dict:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(room_group(visit.room_id.hex), channel)
+        try:
+            await sync_to_async(draft_note_write)(draft_note_id=draft.pk)
+            return await asyncio.wait_for(layer.receive(channel), timeout=10)
+        finally:
+            await layer.group_discard(room_group(visit.room_id.hex), channel)
 
-    event = async_to_sync(layer.receive)(channel)
+    event = async_to_sync(listen_while_the_task_writes)()
     assert event["type"] == "room.draft_note"
     assert event["draft_note"]["id"] == draft.pk
     assert event["draft_note"]["status"] == "ready"
-    async_to_sync(layer.group_discard)(room_group(visit.room_id.hex), channel)
 
 
 def test_a_model_that_keeps_failing_leaves_a_failed_draft_saying_why(
