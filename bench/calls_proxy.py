@@ -45,6 +45,7 @@ from tests.live_server import (  # noqa: E402
     LiveServer,
     ServerDidNotStart,
     manage,
+    process_cpu_seconds,
     production_environment,
 )
 
@@ -65,11 +66,6 @@ class BenchError(Exception):
 
 
 # --- Processes ---------------------------------------------------------------------------------
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -279,11 +275,11 @@ def measure(env: Environment, seed_data: dict, quick: bool) -> list[dict]:
                 for side in (proxy, direct):
                     side.run(WARMUP, concurrency, sessions, record=False)
                 quarter = counts[operation] // 4
-                cpu_before = _proc_cpu_seconds(env.daphne.pid)
+                cpu_before = process_cpu_seconds(env.daphne.pid)
                 for side in (proxy, direct, direct, proxy):
                     side.run(quarter, concurrency, sessions)
                     env.check_alive()
-                daphne_cpu = _proc_cpu_seconds(env.daphne.pid) - cpu_before
+                daphne_cpu = process_cpu_seconds(env.daphne.pid) - cpu_before
             finally:
                 for http in sessions:
                     http.close()
@@ -325,9 +321,9 @@ def measure_floors(env: Environment, seed_data: dict, quick: bool) -> list[dict]
         sessions = [requests.Session()]
         try:
             side.run(WARMUP, 1, sessions, record=False)
-            cpu_before = _proc_cpu_seconds(env.daphne.pid)
+            cpu_before = process_cpu_seconds(env.daphne.pid)
             side.run(count, 1, sessions)
-            daphne_cpu = _proc_cpu_seconds(env.daphne.pid) - cpu_before
+            daphne_cpu = process_cpu_seconds(env.daphne.pid) - cpu_before
         finally:
             sessions[0].close()
         summary = side.summary()

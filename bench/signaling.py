@@ -69,6 +69,7 @@ from tests.live_server import (
     ServerDidNotStart,
     accepts_connections,
     manage,
+    process_cpu_seconds,
     production_environment,
 )
 
@@ -133,11 +134,6 @@ def _proc_rss_kib(pid: int) -> int:
     raise BenchError(f"no VmRSS for pid {pid}")
 
 
-def _proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def _postgres_cpu_seconds() -> float:
     """CPU time of every PostgreSQL process on this machine (the server and its backends; our
     database's backends are most of it while the bench runs, but not all: it is shared), with
@@ -167,7 +163,7 @@ class Server:
         """Each Daphne process's CPU seconds so far, and HAProxy's when there is one."""
         if self.cluster:
             return self.cluster.cpu_seconds()
-        return {p.name: _proc_cpu_seconds(p.pid) for p in self.processes}
+        return {p.name: process_cpu_seconds(p.pid) for p in self.processes}
 
     @property
     def logs(self) -> list[Path]:
@@ -177,7 +173,7 @@ class Server:
         return sum(_proc_rss_kib(p.pid) for p in self.processes)
 
     def cpu_seconds(self) -> float:
-        return sum(_proc_cpu_seconds(p.pid) for p in self.processes)
+        return sum(process_cpu_seconds(p.pid) for p in self.processes)
 
     def start(self, process: LiveServer) -> None:
         self.processes.append(process)
@@ -708,7 +704,7 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         ready = [p for p in pairs if p.ok]
         run.relay_ms.clear()
         run.sent, run.exchanging = 0, True
-        cpu_server, cpu_redis = server.cpu_seconds(), _proc_cpu_seconds(redis_pid)
+        cpu_server, cpu_redis = server.cpu_seconds(), process_cpu_seconds(redis_pid)
         cpu_client, cpu_machine = time.process_time(), _machine_busy_seconds()
         cpu_processes, cpu_postgres = server.cpu_by_process(), _postgres_cpu_seconds()
         redis_counters_before = _redis_counters(env)
@@ -726,7 +722,7 @@ async def drive(server: Server, env: Environment, rooms: list[dict], warmup: dic
         exchange_seconds = phases["exchange"] = time.perf_counter() - started
         cpu = {
             "server": server.cpu_seconds() - cpu_server,
-            "redis": _proc_cpu_seconds(redis_pid) - cpu_redis,
+            "redis": process_cpu_seconds(redis_pid) - cpu_redis,
             "client": time.process_time() - cpu_client,
         }
         by_process = {

@@ -37,7 +37,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.live_server import REPO, LiveServer, ServerDidNotStart, manage, production_environment
+from tests.live_server import (
+    REPO,
+    LiveServer,
+    ServerDidNotStart,
+    manage,
+    process_cpu_seconds,
+    production_environment,
+)
 
 TEMPLATE = REPO / "docker" / "haproxy-local.cfg.template"
 HAPROXY = "/usr/sbin/haproxy"
@@ -51,11 +58,6 @@ def haproxy_executable() -> str:
     if not found:
         raise ServerDidNotStart("haproxy is missing: `make haproxy` installs Debian's")
     return found
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 class LiveCluster:
@@ -152,8 +154,8 @@ class LiveCluster:
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) each live process and the proxy spent so far."""
-        spent = {name: _proc_cpu_seconds(s.pid) for name, s in self.named() if s.alive()}
-        spent["haproxy"] = _proc_cpu_seconds(self.proxy.pid)
+        spent = {name: process_cpu_seconds(s.pid) for name, s in self.named() if s.alive()}
+        spent["haproxy"] = process_cpu_seconds(self.proxy.pid)
         return spent
 
     # --- HAProxy's stats socket -----------------------------------------------------------------

@@ -91,6 +91,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time a process has spent so far (utime + stime, /proc/<pid>/stat), for the benches."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _inherited() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in OWN_SETTINGS}
 

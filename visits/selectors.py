@@ -109,24 +109,30 @@ def _local_instant(day: date, wall_time: time, zone) -> datetime | None:
     return instant if round_trip.replace(tzinfo=None) == instant.replace(tzinfo=None) else None
 
 
-def doctor_slot_grid_utc(*, doctor: Doctor, day: date) -> list[tuple[datetime, datetime]]:
-    """The (start, end) instants in UTC of every slot of the doctor's working hours on a local
-    day, ordered by start. Kept in UTC: comparing datetimes of one fixed zone is the cheapest
-    comparison, and a slot list of a long day is compared many times."""
-    zone = doctor.zone
-    length = doctor.appointment_length
-    weekday = day.weekday()
-    slots = []
+def _working_ranges_utc(doctor: Doctor, day: date) -> list[tuple[datetime, datetime]]:
+    """The doctor's working-hours ranges on a local day, as (start, end) instants in UTC (a
+    range whose start or end does not exist that day, in a clock change, is left out). Slots
+    step in UTC: aware arithmetic within one zone works on wall times, so a slot spanning the
+    hour the clocks go back would last an hour too long."""
+    zone, weekday = doctor.zone, day.weekday()
+    ranges = []
     for hours in doctor.working_hours.all():
         if hours.weekday != weekday:
             continue
         range_start = _local_instant(day, hours.start_time, zone)
         range_end = _local_instant(day, hours.end_time, zone)
-        if range_start is None or range_end is None:
-            continue
-        # Step in UTC: aware arithmetic and comparisons within one zone work on wall times, so
-        # a slot spanning the hour the clocks go back would last an hour too long.
-        cursor, range_end = range_start.astimezone(UTC), range_end.astimezone(UTC)
+        if range_start is not None and range_end is not None:
+            ranges.append((range_start.astimezone(UTC), range_end.astimezone(UTC)))
+    return ranges
+
+
+def doctor_slot_grid_utc(*, doctor: Doctor, day: date) -> list[tuple[datetime, datetime]]:
+    """The (start, end) instants in UTC of every slot of the doctor's working hours on a local
+    day, ordered by start. Kept in UTC: comparing datetimes of one fixed zone is the cheapest
+    comparison, and a slot list of a long day is compared many times."""
+    length = doctor.appointment_length
+    slots = []
+    for cursor, range_end in _working_ranges_utc(doctor, day):
         while cursor + length <= range_end:
             slots.append((cursor, cursor + length))
             cursor += length
@@ -139,22 +145,14 @@ def doctor_slot_end(*, doctor: Doctor, start: datetime) -> datetime | None:
     (aware), or None when no slot starts then: the slots of doctor_slot_grid_utc, found by
     arithmetic on each working-hours range rather than by listing the day."""
     zone = doctor.zone
-    day = start.astimezone(zone).date()
     instant = start.astimezone(UTC)
     length = doctor.appointment_length
-    weekday = day.weekday()
-    for hours in doctor.working_hours.all():
-        if hours.weekday != weekday:
-            continue
-        range_start = _local_instant(day, hours.start_time, zone)
-        range_end = _local_instant(day, hours.end_time, zone)
-        if range_start is None or range_end is None:
-            continue
-        since_range_start = instant - range_start.astimezone(UTC)
+    for range_start, range_end in _working_ranges_utc(doctor, start.astimezone(zone).date()):
+        since_range_start = instant - range_start
         if (
             since_range_start >= timedelta(0)
             and since_range_start % length == timedelta(0)
-            and instant + length <= range_end.astimezone(UTC)
+            and instant + length <= range_end
         ):
             return (instant + length).astimezone(zone)
     return None

@@ -7,6 +7,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from asgiref.sync import async_to_sync
+
+from rooms.state import Participant, get_room_state_store
 
 
 class ScriptedCalls:
@@ -63,3 +66,30 @@ def scripted_calls():
     yield calls
     server.shutdown()
     server.server_close()
+
+
+PROXY_SECRET = "calls-app-secret-never-in-a-response"
+
+
+@pytest.fixture
+def calls_on(settings, scripted_calls):
+    """Calls mode, the app's Calls requests going to the scripted stand-in."""
+    settings.CALLS_APP_ID = "app1"
+    settings.CALLS_APP_SECRET = PROXY_SECRET
+    settings.CALLS_API_URL = scripted_calls.base_url
+    return scripted_calls
+
+
+def enter_room(visit, user, *, status="admitted") -> Participant:
+    """Put `user` in the visit's room state, as their room socket would."""
+    role = "doctor" if user.id == visit.doctor.user_id else "patient"
+    participant = Participant(
+        participant_id=f"p{user.id}",
+        user_id=user.id,
+        display_name=user.display_name,
+        role=role,
+        status=status,
+        channel_name=f"test.{user.id}",
+    )
+    async_to_sync(get_room_state_store().add)(visit.room_id.hex, participant, 0.0)
+    return participant

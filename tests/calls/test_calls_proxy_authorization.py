@@ -10,34 +10,12 @@ from rest_framework.test import APIClient
 
 from rooms.calls import sessions as calls_sessions
 from rooms.state import Participant, get_room_state_store
+from tests.calls.conftest import PROXY_SECRET, enter_room
 from tests.factories import at, make_appointment, make_patient
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "calls-app-secret-never-in-a-response"
 OFFER = {"type": "offer", "sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n"}
-
-
-@pytest.fixture
-def calls_on(settings, scripted_calls):
-    settings.CALLS_APP_ID = "app1"
-    settings.CALLS_APP_SECRET = SECRET
-    settings.CALLS_API_URL = scripted_calls.base_url
-    return scripted_calls
-
-
-def _enter(visit, user, *, status="admitted"):
-    role = "doctor" if user.id == visit.doctor.user_id else "patient"
-    participant = Participant(
-        participant_id=f"p{user.id}",
-        user_id=user.id,
-        display_name=user.display_name,
-        role=role,
-        status=status,
-        channel_name=f"test.{user.id}",
-    )
-    async_to_sync(get_room_state_store().add)(visit.room_id.hex, participant, 0.0)
-    return participant
 
 
 def _api(user) -> APIClient:
@@ -84,8 +62,8 @@ def _push(client, visit, calls, session_id, track="cam"):
 
 
 def test_admitted_participants_push_and_pull_within_their_room(visit, calls_on):
-    _enter(visit, visit.doctor.user)
-    _enter(visit, visit.patient.user)
+    enter_room(visit, visit.doctor.user)
+    enter_room(visit, visit.patient.user)
     doctor, patient = _api(visit.doctor.user), _api(visit.patient.user)
     doctor_session = _new_session(doctor, visit, calls_on, "sess-doctor")
     _push(doctor, visit, calls_on, doctor_session)
@@ -108,12 +86,12 @@ def test_admitted_participants_push_and_pull_within_their_room(visit, calls_on):
     assert response.status_code == 200 and response.json()["requiresImmediateRenegotiation"]
     sent = calls_on.requests[-1]
     assert sent["path"] == "/v1/apps/app1/sessions/sess-patient/tracks/new"
-    assert sent["body"] == pull and sent["authorization"] == f"Bearer {SECRET}"
+    assert sent["body"] == pull and sent["authorization"] == f"Bearer {PROXY_SECRET}"
 
 
 def test_nobody_drives_another_participants_session(visit, calls_on):
-    _enter(visit, visit.doctor.user)
-    _enter(visit, visit.patient.user)
+    enter_room(visit, visit.doctor.user)
+    enter_room(visit, visit.patient.user)
     doctor_session = _new_session(_api(visit.doctor.user), visit, calls_on, "sess-doctor")
     patient = _api(visit.patient.user)
     before = len(calls_on.requests)
@@ -144,12 +122,12 @@ def test_nobody_drives_another_participants_session(visit, calls_on):
 
 def test_tracks_from_outside_the_room_cannot_be_pulled(visit, calls_on):
     other_visit = make_appointment(start=at(minutes=5), status="confirmed")
-    _enter(other_visit, other_visit.doctor.user)
+    enter_room(other_visit, other_visit.doctor.user)
     outsider = _api(other_visit.doctor.user)
     outside_session = _new_session(outsider, other_visit, calls_on, "sess-outside")
     _push(outsider, other_visit, calls_on, outside_session, track="secret-cam")
 
-    _enter(visit, visit.patient.user)
+    enter_room(visit, visit.patient.user)
     patient = _api(visit.patient.user)
     patient_session = _new_session(patient, visit, calls_on, "sess-patient")
     before = len(calls_on.requests)
@@ -166,7 +144,7 @@ def test_tracks_from_outside_the_room_cannot_be_pulled(visit, calls_on):
 
 
 def test_waiting_patients_and_strangers_cannot_create_sessions(visit, calls_on):
-    _enter(visit, visit.patient.user, status="waiting")
+    enter_room(visit, visit.patient.user, status="waiting")
     waiting = _api(visit.patient.user).post(_url(visit, "calls-session-new"), {}, format="json")
     assert waiting.status_code == 403 and "Wait until the doctor" in waiting.json()["detail"]
     not_joined = _api(visit.doctor.user).post(_url(visit, "calls-session-new"), {}, format="json")
@@ -179,7 +157,7 @@ def test_waiting_patients_and_strangers_cannot_create_sessions(visit, calls_on):
 
 
 def test_bad_bodies_are_refused_before_calls(visit, calls_on):
-    _enter(visit, visit.doctor.user)
+    enter_room(visit, visit.doctor.user)
     doctor = _api(visit.doctor.user)
     session = _new_session(doctor, visit, calls_on, "sess-doctor")
     before = len(calls_on.requests)
@@ -196,7 +174,7 @@ def test_bad_bodies_are_refused_before_calls(visit, calls_on):
 
 
 def test_calls_failures_map_to_clear_errors_and_never_leak_the_secret(visit, calls_on):
-    _enter(visit, visit.doctor.user)
+    enter_room(visit, visit.doctor.user)
     doctor = _api(visit.doctor.user)
     calls_on.then(401, {"errorCode": "unauthorized", "errorDescription": "bad secret"})
     misconfigured = doctor.post(_url(visit, "calls-session-new"), {}, format="json")
@@ -208,7 +186,7 @@ def test_calls_failures_map_to_clear_errors_and_never_leak_the_secret(visit, cal
     )
     assert refused.status_code == 400 and "bad sdp" in refused.json()["detail"]
     for response in (misconfigured, refused):
-        assert SECRET not in response.content.decode()
+        assert PROXY_SECRET not in response.content.decode()
 
 
 def test_ice_servers_for_the_rooms_participants(visit, settings):
@@ -240,7 +218,7 @@ def test_turn_credentials_are_fetched_server_side_and_cached(visit, settings, sc
 
 def test_a_participant_holds_at_most_the_cap_of_sessions(visit, calls_on, settings):
     settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT = 4
-    _enter(visit, visit.patient.user)
+    enter_room(visit, visit.patient.user)
     patient = _api(visit.patient.user)
     for number in range(4):
         _new_session(patient, visit, calls_on, f"sess-{number}")
@@ -250,7 +228,7 @@ def test_a_participant_holds_at_most_the_cap_of_sessions(visit, calls_on, settin
     assert "the most allowed" in refused.json()["detail"]
     assert len(calls_on.requests) == before  # refused before Calls
     # The doctor's own quota is untouched by the patient's.
-    _enter(visit, visit.doctor.user)
+    enter_room(visit, visit.doctor.user)
     _new_session(_api(visit.doctor.user), visit, calls_on, "sess-doctor")
 
 
@@ -258,7 +236,7 @@ def test_a_reloaded_page_gets_sessions_in_place_of_those_its_earlier_page_left(
     visit, calls_on, settings
 ):
     settings.CALLS_MAX_SESSIONS_PER_PARTICIPANT = 4
-    _enter(visit, visit.patient.user)
+    enter_room(visit, visit.patient.user)
     patient = _api(visit.patient.user)
     for number in range(4):
         _new_session(patient, visit, calls_on, f"old-{number}")
@@ -326,7 +304,7 @@ TRACK_OBJECTS = [
 @pytest.mark.parametrize(("endpoint", "track", "status"), TRACK_OBJECTS)
 def test_every_track_object_is_checked_before_calls(visit, calls_on, endpoint, track, status):
     other_visit = make_appointment(start=at(minutes=5), status="confirmed")
-    _enter(other_visit, other_visit.doctor.user)
+    enter_room(other_visit, other_visit.doctor.user)
     outsider = _api(other_visit.doctor.user)
     _push(
         outsider,
@@ -335,8 +313,8 @@ def test_every_track_object_is_checked_before_calls(visit, calls_on, endpoint, t
         _new_session(outsider, other_visit, calls_on, "sess-outside"),
         track="secret-cam",
     )
-    _enter(visit, visit.doctor.user)
-    _enter(visit, visit.patient.user)
+    enter_room(visit, visit.doctor.user)
+    enter_room(visit, visit.patient.user)
     doctor = _api(visit.doctor.user)
     _push(doctor, visit, calls_on, _new_session(doctor, visit, calls_on, "sess-doctor"))
     patient = _api(visit.patient.user)
@@ -361,8 +339,8 @@ def test_every_track_object_is_checked_before_calls(visit, calls_on, endpoint, t
     ],
 )
 def test_track_objects_that_pull_from_the_room_are_forwarded(visit, calls_on, endpoint, track):
-    _enter(visit, visit.doctor.user)
-    _enter(visit, visit.patient.user)
+    enter_room(visit, visit.doctor.user)
+    enter_room(visit, visit.patient.user)
     doctor = _api(visit.doctor.user)
     _push(doctor, visit, calls_on, _new_session(doctor, visit, calls_on, "sess-doctor"))
     patient = _api(visit.patient.user)

@@ -17,40 +17,19 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from rest_framework_simplejwt.tokens import AccessToken
 
 from rooms.calls import rules
-from rooms.state import Participant, RedisRoomStateStore, get_room_state_store
+from rooms.state import RedisRoomStateStore, get_room_state_store
+from tests.calls.conftest import PROXY_SECRET, enter_room
 from tests.factories import at, make_appointment
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "calls-app-secret"
 OFFER = {"type": "offer", "sdp": "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n"}
 TRACKS = ("cam", "mic", "screen")
 
 
 @pytest.fixture
-def calls_on(settings, scripted_calls):
-    settings.CALLS_APP_ID = "app1"
-    settings.CALLS_APP_SECRET = SECRET
-    settings.CALLS_API_URL = scripted_calls.base_url
-    return scripted_calls
-
-
-@pytest.fixture
 def visit():
     return make_appointment(start=at(minutes=5), status="confirmed")
-
-
-def _enter(visit, user):
-    role = "doctor" if user.id == visit.doctor.user_id else "patient"
-    participant = Participant(
-        participant_id=f"p{user.id}",
-        user_id=user.id,
-        display_name=user.display_name,
-        role=role,
-        status="admitted",
-        channel_name=f"test.{user.id}",
-    )
-    async_to_sync(get_room_state_store().add)(visit.room_id.hex, participant, 0.0)
 
 
 def _api(user) -> APIClient:
@@ -126,8 +105,8 @@ class Counted:
 def doctor_and_patient(visit, calls_on):
     """Both admitted, the doctor publishing three tracks on sess-doctor, the patient holding
     sess-patient."""
-    _enter(visit, visit.doctor.user)
-    _enter(visit, visit.patient.user)
+    enter_room(visit, visit.doctor.user)
+    enter_room(visit, visit.patient.user)
     doctor, patient = _api(visit.doctor.user), _api(visit.patient.user)
     _new_session(doctor, visit, calls_on, "sess-doctor")
     _push_tracks(doctor, visit, calls_on, "sess-doctor")
@@ -187,7 +166,7 @@ def test_publishing_writes_in_one_hop_after_calls(visit, calls_on, doctor_and_pa
 
 
 def test_a_new_session_reads_once_and_records_in_one_hop(visit, calls_on, monkeypatch):
-    _enter(visit, visit.doctor.user)
+    enter_room(visit, visit.doctor.user)
     counted = Counted(monkeypatch)
     _new_session(_api(visit.doctor.user), visit, calls_on, "sess-1")
     assert counted.operations == ["calls_snapshot", "calls_session_add_capped", "expire"]
@@ -303,7 +282,7 @@ def keep_alive_calls(settings):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     settings.CALLS_APP_ID = "app1"
-    settings.CALLS_APP_SECRET = SECRET
+    settings.CALLS_APP_SECRET = PROXY_SECRET
     settings.CALLS_API_URL = f"http://127.0.0.1:{server.server_port}/v1"
     yield opened
     server.shutdown()
@@ -311,7 +290,7 @@ def keep_alive_calls(settings):
 
 
 def test_proxied_requests_share_one_connection_to_calls(visit, keep_alive_calls, monkeypatch):
-    _enter(visit, visit.doctor.user)
+    enter_room(visit, visit.doctor.user)
     async_to_sync(get_room_state_store().calls_session_add_capped)(
         visit.room_id.hex, "sess-1", visit.doctor.user_id, f"p{visit.doctor.user_id}", 4
     )

@@ -10,12 +10,11 @@ import json
 import re
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from rooms.state import Participant, get_room_state_store
+from tests.calls.conftest import enter_room
 from tests.factories import at, make_appointment
 
 pytestmark = pytest.mark.django_db
@@ -69,27 +68,14 @@ def test_the_room_page_and_its_config_hold_no_secret(client, visit, calls_mode):
         assert_response_keeps_the_secrets(f"the {config['role']}'s room page", response)
 
 
-def _enter(visit, user) -> None:
-    role = "doctor" if user.id == visit.doctor.user_id else "patient"
-    participant = Participant(
-        participant_id=f"p{user.id}",
-        user_id=user.id,
-        display_name=user.display_name,
-        role=role,
-        status="admitted",
-        channel_name=f"test.{user.id}",
-    )
-    async_to_sync(get_room_state_store().add)(visit.room_id.hex, participant, 0.0)
-
-
 def _url(visit, name, session_id=None) -> str:
     kwargs = {"room_id": visit.room_id} | ({"session_id": session_id} if session_id else {})
     return reverse(f"rooms-api:{name}", kwargs=kwargs)
 
 
 def test_no_calls_proxy_response_holds_a_secret(visit, calls_mode):
-    _enter(visit, visit.doctor.user)
-    _enter(visit, visit.patient.user)
+    enter_room(visit, visit.doctor.user)
+    enter_room(visit, visit.patient.user)
     doctor, patient = APIClient(), APIClient()
     doctor.force_authenticate(visit.doctor.user)
     patient.force_authenticate(visit.patient.user)
