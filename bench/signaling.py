@@ -7,11 +7,13 @@
                                                          (tests/live_cluster.py): the scale-out
 
 Each room has a doctor and a patient. For every N the same load generator (asyncio +
-`websockets`, in this process) drives two servers, one after the other:
+`websockets`, in this process) drives three servers, one after the other:
 
   daphne  the app as deployed: `python -m clinic.server clinic.asgi:application` (Daphne
           with the clinic's connection timeouts), one process, PostgreSQL,
           channels-redis and the Redis room state (REDIS_URL on a dedicated Redis db);
+  channels  bench/signaling_channels_floor.py: the design's floor, the same bare relay as a
+          Channels consumer on Daphne relaying through channels-redis (no app);
   floor   bench/signaling_floor.py: a relay written directly on `websockets`, nothing else.
 
 Per N and server: the doctors connect, then the patients (at most --join-concurrency handshakes
@@ -85,6 +87,10 @@ QUICK_ROOMS = (20,)
 ROUNDS = 40  # K: signal frames each side sends per pair (2K relayed per pair)
 MAX_EXCHANGE_SECONDS = 30.0  # no new round after this; a slow server must not take an hour
 PACE_MS = 25.0  # at most 40 frames/s per connection; the room allows 50/s, bursts of 100
+# The relays that measure what the app costs beyond them (never behind HAProxy): the bare
+# `websockets` floor, and the design's floor (Daphne + Channels + channels-redis, no app).
+RELAYS = ("floor", "channels")
+SERVERS = ("daphne", *RELAYS)
 JOIN_CONCURRENCY = 25  # WebSocket handshakes in flight; Daphne listens with a backlog of 50
 WARMUP_ROUNDS = 10
 WAIT_SECONDS = 30.0  # the longest any single expected frame may take before it is an error
@@ -211,6 +217,10 @@ class Server:
 
 def _floor_command(port: int) -> list[str]:
     return [sys.executable, "-m", "bench.signaling_floor", "--port", str(port)]
+
+
+def _channels_floor_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "bench.signaling_channels_floor", "--port", str(port)]
 
 
 @dataclass
@@ -356,16 +366,24 @@ class Environment:
         return server
 
     def start_floor(self) -> Server:
-        server = Server("floor")
+        return self._start_relay("floor", _floor_command, {})
+
+    def start_channels_floor(self) -> Server:
+        """The design's floor: the bare relay as a Channels consumer on Daphne, relaying
+        through channels-redis on this run's Redis db."""
+        return self._start_relay("channels", _channels_floor_command, {"REDIS_URL": self.redis_url})
+
+    def _start_relay(self, name: str, command, extra_env: dict) -> Server:
+        server = Server(name)
         self.servers.append(server)
-        floor = LiveServer(
-            {**os.environ, "PYTHONUNBUFFERED": "1"},
-            self._log("floor"),
-            command=_floor_command,
+        relay = LiveServer(
+            {**os.environ, "PYTHONUNBUFFERED": "1", **extra_env},
+            self._log(name),
+            command=command,
             ready=accepts_connections,
-            name="floor",
+            name=name,
         )
-        server.start(floor)
+        server.start(relay)
         return server
 
     def cleanup(self) -> None:
@@ -885,6 +903,33 @@ def _print_scale_out(results: list[dict], meta: dict) -> None:
     )
 
 
+def _print_ratios(results: list[dict], base: str, title: str) -> None:
+    """Each run against the `base` server's run of the same N."""
+    floors = {r["rooms"]: r for r in results if r["server"] == base}
+    compared = [r for r in results if r["server"] != base and r["rooms"] in floors]
+    if compared:
+        print()
+        print(f"ratios {title}")
+        head = (
+            f"{'N':>4} {'server':<9} {'relay p50':>9} {'relay p99':>9} {'frames/s':>8} "
+            f"{'join p50':>8} {'CPU/frame':>9} {'KiB/conn':>16}"
+        )
+        print(head)
+        print("-" * len(head))
+        for r in compared:
+            f = floors[r["rooms"]]
+            memory = f"{r['kib_per_connection']:.1f} vs {f['kib_per_connection']:.1f}"
+            print(
+                f"{r['rooms']:>4} {r['server']:<9} "
+                f"{_ratio(r['relay_ms'].get('p50'), f['relay_ms'].get('p50')):>9} "
+                f"{_ratio(r['relay_ms'].get('p99'), f['relay_ms'].get('p99')):>9} "
+                f"{_ratio(r['frames_per_s'], f['frames_per_s']):>8} "
+                f"{_ratio(r['join_ms'].get('p50'), f['join_ms'].get('p50')):>8} "
+                f"{_ratio(r['server_cpu_ms_per_frame'], f['server_cpu_ms_per_frame']):>9} "
+                f"{memory:>16}"
+            )
+
+
 def print_report(results: list[dict], meta: dict) -> None:
     print()
     print(
@@ -893,7 +938,8 @@ def print_report(results: list[dict], meta: dict) -> None:
         f"{meta['pace_ms']:g} ms per connection, joins {meta['join_concurrency']} at a time."
     )
     print(
-        "daphne = one Daphne process, channels-redis, Redis room state, PostgreSQL; floor = a bare "
+        "daphne = one Daphne process, channels-redis, Redis room state, PostgreSQL; channels = the "
+        "bare relay as a Channels consumer on Daphne and channels-redis; floor = a bare "
         f"`websockets` relay. Client, servers, Redis, PostgreSQL share {meta['cpus']} cores."
     )
     head = (
@@ -941,29 +987,12 @@ def print_report(results: list[dict], meta: dict) -> None:
 
     _print_scale_out(results, meta)
 
-    floors = {r["rooms"]: r for r in results if r["server"] == "floor"}
-    compared = [r for r in results if r["server"] != "floor" and r["rooms"] in floors]
-    if compared:
-        print()
-        print("Daphne + Channels / floor")
-        head = (
-            f"{'N':>4} {'server':<9} {'relay p50':>9} {'relay p99':>9} {'frames/s':>8} "
-            f"{'join p50':>8} {'CPU/frame':>9} {'KiB/conn':>16}"
-        )
-        print(head)
-        print("-" * len(head))
-        for r in compared:
-            f = floors[r["rooms"]]
-            memory = f"{r['kib_per_connection']:.1f} vs {f['kib_per_connection']:.1f}"
-            print(
-                f"{r['rooms']:>4} {r['server']:<9} "
-                f"{_ratio(r['relay_ms'].get('p50'), f['relay_ms'].get('p50')):>9} "
-                f"{_ratio(r['relay_ms'].get('p99'), f['relay_ms'].get('p99')):>9} "
-                f"{_ratio(r['frames_per_s'], f['frames_per_s']):>8} "
-                f"{_ratio(r['join_ms'].get('p50'), f['join_ms'].get('p50')):>8} "
-                f"{_ratio(r['server_cpu_ms_per_frame'], f['server_cpu_ms_per_frame']):>9} "
-                f"{memory:>16}"
-            )
+    _print_ratios(results, "floor", "over the bare `websockets` floor")
+    _print_ratios(
+        [r for r in results if r["server"] != "floor"],
+        "channels",
+        "the app over the design's floor (Daphne + Channels + channels-redis, no app)",
+    )
     for r in results:
         if r["rooms_stopped_by_time_cap"]:
             print(
@@ -1079,12 +1108,14 @@ def main(options) -> int:
             for processes in variants:
                 warmup, chosen = rooms[0], rooms[1 : count + 1]
                 for kind in options.servers:
-                    if kind == "floor" and processes is not None:
+                    if kind in RELAYS and processes is not None:
                         continue
                     busy = _wait_quiet(options.wait_quiet)
                     env.reset_rooms()
                     if kind == "floor":
                         server = env.start_floor()
+                    elif kind == "channels":
+                        server = env.start_channels_floor()
                     elif processes is None:
                         server = env.start_daphne()
                     else:
@@ -1190,8 +1221,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--servers",
         type=lambda text: tuple(text.split(",")),
-        default=("daphne", "floor"),
-        help="daphne,floor (default) or one of them",
+        default=SERVERS,
+        help="daphne,channels,floor (default) or some of them",
     )
     parser.add_argument(
         "--redis-db",
@@ -1205,8 +1236,8 @@ def parse_args(argv=None):
         help="a redis-server of the run's own, so Redis CPU and commands/s are the bench's alone",
     )
     options = parser.parse_args(argv)
-    if not options.servers or not set(options.servers) <= {"daphne", "floor"}:
-        parser.error("--servers takes daphne, floor or daphne,floor")
+    if not options.servers or not set(options.servers) <= set(SERVERS):
+        parser.error(f"--servers takes some of {','.join(SERVERS)}")
     if options.pace_ms < 1000 / 45:
         parser.error("--pace-ms below 22 would run into the room's 50 frames/s rate limit")
     return options

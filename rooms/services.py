@@ -475,13 +475,15 @@ async def post_chat(access: RoomAccess, participant_id: str, text: str) -> dict:
 
 @database_sync_to_async
 def chat_history(access: RoomAccess) -> list[dict]:
-    appointment = Appointment.objects.select_related("doctor", "patient__user").get(
-        pk=access.appointment_id
-    )
-    recent = (
-        ChatMessage.objects.filter(appointment=appointment)
+    recent = list(
+        ChatMessage.objects.filter(appointment_id=access.appointment_id)
         .select_related("sender")
         .order_by("-created_at", "-pk")[:CHAT_HISTORY]
+    )
+    if not recent:
+        return []  # most joins: the names are read only for a chat to show
+    appointment = Appointment.objects.select_related("doctor", "patient__user").get(
+        pk=access.appointment_id
     )
     names = _names(appointment)
     return [_chat_frame(message, names) for message in reversed(recent)]
@@ -535,6 +537,23 @@ def _live_get(appointment_id: int, admitted_user_ids: set[int]) -> dict:
 
 _live = database_sync_to_async(_live_get)
 
+# The database parts of a room being read in this process, by (room, version, who is admitted):
+# every connection of the room here gets the same room.changed at once, and the first read
+# serves them all. Only reads in flight are shared, so none is older than its asker's event.
+_live_reads: dict[tuple[str, int, frozenset[int]], asyncio.Future] = {}
+
+
+async def _live_shared(access: RoomAccess, version: int | None, admitted: set[int]) -> dict:
+    if version is None:
+        return await _live(access.appointment_id, admitted)
+    key = (access.room, version, frozenset(admitted))
+    read = _live_reads.get(key)
+    if read is None:
+        read = _live_reads[key] = asyncio.ensure_future(_live(access.appointment_id, admitted))
+        read.add_done_callback(lambda _done: _live_reads.pop(key, None))
+    # Shielded: one asker cancelled (its socket closing) cancels nobody else's read.
+    return await asyncio.shield(read)
+
 
 async def view_for(access: RoomAccess, participant_id: str) -> RoomView:
     """The room as one participant may see it. A waiting patient learns only the doctor's name."""
@@ -558,7 +577,7 @@ async def view_for(access: RoomAccess, participant_id: str) -> RoomView:
         "type": ServerFrame.STATE.value,
         "you": {"participant_id": me.participant_id, "role": me.role, "status": me.status},
         "participants": visible,
-        **await _live(access.appointment_id, _admitted_ids(participants)),
+        **await _live_shared(access, version, _admitted_ids(participants)),
         "ai": False,
     }
     return RoomView(
