@@ -426,6 +426,7 @@ class Capability(StrEnum):
     READ_NOTE = "read_note"
     READ_NOTE_HISTORY = "read_note_history"
     WRITE_NOTE = "write_note"  # save the note, add addenda
+    SIGN_NOTE = "sign_note"  # sign the note: it becomes read-only, later changes are addenda
     ENTER_ROOM = "enter_room"  # the room page, its WebSocket, ICE servers, the Calls proxy
     RESCHEDULE = "reschedule"
     CONFIRM = "confirm"
@@ -451,8 +452,9 @@ _PATIENT, _DOCTOR, _STAFF = Role.PATIENT, Role.DOCTOR, Role.ADMIN
 APPOINTMENT_CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.VIEW: frozenset({_PATIENT, _DOCTOR, _STAFF}),
     Capability.READ_NOTE: frozenset({_DOCTOR, _STAFF}),
-    Capability.READ_NOTE_HISTORY: frozenset({_DOCTOR}),
+    Capability.READ_NOTE_HISTORY: frozenset({_DOCTOR, _STAFF}),
     Capability.WRITE_NOTE: frozenset({_DOCTOR}),
+    Capability.SIGN_NOTE: frozenset({_DOCTOR}),
     Capability.ENTER_ROOM: frozenset({_PATIENT, _DOCTOR}),
     Capability.RESCHEDULE: frozenset({_PATIENT, _DOCTOR, _STAFF}),
     Capability.CONFIRM: frozenset({_DOCTOR, _STAFF}),
@@ -473,8 +475,9 @@ NO_SUCH_APPOINTMENT = "No such appointment."
 # What a refused role is told; the status changes say "A patient cannot confirm ...".
 _REFUSALS = {
     Capability.READ_NOTE: "Visit notes are for the doctor.",
-    Capability.READ_NOTE_HISTORY: "A note's history is for the visit's doctor.",
+    Capability.READ_NOTE_HISTORY: "A note's history is for the visit's doctor and clinic staff.",
     Capability.WRITE_NOTE: "Only the visit's doctor writes its note and its addenda.",
+    Capability.SIGN_NOTE: "Only the visit's doctor signs its note.",
     Capability.RECORD: "Only the visit's doctor records it.",
     Capability.DELETE_RECORDING: "Only clinic staff delete recordings.",
 }
@@ -491,10 +494,11 @@ def appointment_role_of(*, user, appointment: Appointment) -> Role | None:
 
     - Role.PATIENT, its patient: sees it and their chart (patient_chart_get), cancels,
       reschedules and checks in, enters its room; never reads the note.
-    - Role.DOCTOR, its doctor: everything but checking in, and alone writes the note (and its
-      addenda) and reads the note's history.
+    - Role.DOCTOR, its doctor: everything but checking in, and alone writes and signs the note
+      (and its addenda).
     - Role.ADMIN, clinic staff (the admin role, or any superuser) for an appointment they are
-      not the doctor or patient of: read appointments, charts and notes for clinic operations,
+      not the doctor or patient of: read appointments, charts, notes and the notes' history
+      for clinic operations,
       book, cancel, reschedule and move the status on the patient's or the doctor's behalf
       (what the API allows them), and never enter a visit room (no WebSocket, no ICE servers,
       no Calls proxy: refused as NotYoursError, like a stranger), nor write notes.

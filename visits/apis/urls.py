@@ -87,6 +87,11 @@ urlpatterns = [
         name="appointment-note-versions",
     ),
     path(
+        "appointments/<int:appointment_id>/notes/sign/",
+        notes.VisitNoteSignApi.as_view(),
+        name="appointment-note-sign",
+    ),
+    path(
         "appointments/<int:appointment_id>/notes/addenda/",
         notes.VisitNoteAddendumApi.as_view(),
         name="appointment-note-addenda",

@@ -32,7 +32,7 @@ from visits.services.people import (
     user_sync_role_rights,
     working_hours_validate_day,
 )
-from visits.services.records import visit_note_addendum_add, visit_note_save
+from visits.services.records import visit_note_addendum_add, visit_note_save, visit_note_sign
 
 __all__ = [
     "CLINIC_STAFF_GROUP",
@@ -62,5 +62,6 @@ __all__ = [
     "user_tokens_revoke",
     "visit_note_addendum_add",
     "visit_note_save",
+    "visit_note_sign",
     "working_hours_validate_day",
 ]
