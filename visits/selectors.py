@@ -343,7 +343,7 @@ def patient_previous_visits(*, patient: Patient, before: datetime, limit: int = 
         Appointment.objects.filter(
             patient=patient, start__lt=before, status=AppointmentStatus.COMPLETED
         )
-        .select_related("doctor", "note")
+        .select_related("doctor", "note__signed_by__doctor")
         .prefetch_related("note__addenda__author")
         .order_by("-start")[:limit]
     )

@@ -34,7 +34,7 @@ class VisitNoteSerializer(serializers.ModelSerializer):
     )
     signed = serializers.BooleanField(source="is_signed", read_only=True)
     signed_by = serializers.CharField(
-        source="signed_by.display_name", read_only=True, allow_null=True, default=None
+        source="signer_name", read_only=True, help_text="Who signed; empty until signed."
     )
     signed_at = serializers.DateTimeField(read_only=True, allow_null=True)
     signed_hash = serializers.CharField(

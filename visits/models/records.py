@@ -59,6 +59,14 @@ class VisitNote(models.Model):
         )
 
     @property
+    def signer_name(self) -> str:
+        """Who signed, as the clinic names them: a doctor by their doctor's name ("Dr. ...")."""
+        if not self.is_signed:
+            return ""
+        doctor = getattr(self.signed_by, "doctor", None)
+        return doctor.display_name if doctor is not None else self.signed_by.display_name
+
+    @property
     def signature_intact(self) -> bool | None:
         """Whether the text is still the one signed; None for a note not signed."""
         if not self.is_signed:
