@@ -337,6 +337,32 @@ def patient_chart_get(*, user, patient_id: int) -> Patient:
     raise NotYoursError("No such patient.")
 
 
+@dataclass(frozen=True)
+class PatientRecord:
+    """Everything the clinic holds about one patient that makes up their record (what they
+    may download): the chart, every appointment with its doctor, and for each visit its note
+    only once signed (with its addenda). Unsigned drafts are not part of the legal record."""
+
+    patient: Patient
+    appointments: list[Appointment]
+    signed_notes: dict[int, VisitNote]  # by appointment id
+
+
+def patient_record_get(*, user, patient_id: int) -> PatientRecord:
+    """The patient's whole record, for whoever may open their chart (patient_chart_get)."""
+    patient = patient_chart_get(user=user, patient_id=patient_id)
+    appointments = list(
+        Appointment.objects.filter(patient=patient).select_related("doctor").order_by("start", "pk")
+    )
+    signed_notes = {
+        note.appointment_id: note
+        for note in VisitNote.objects.filter(appointment__patient=patient, signed_at__isnull=False)
+        .select_related("signed_by__doctor")
+        .prefetch_related("addenda__author__doctor")
+    }
+    return PatientRecord(patient=patient, appointments=appointments, signed_notes=signed_notes)
+
+
 def patient_previous_visits(*, patient: Patient, before: datetime, limit: int = 10):
     """Earlier visits that took place, newest first, with their notes (for the doctor's sidebar)."""
     return (

@@ -65,6 +65,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/appointments/{appointment_id}/complete/"): row(401, 403, 404, 200, 404, 200),
     ("POST", "/api/appointments/{appointment_id}/no-show/"): row(401, 403, 404, 200, 404, 200),
     ("GET", "/api/patients/{patient_id}/"): row(401, 200, 404, 200, 404, 200),
+    # The whole record (FHIR), by the chart's rule: the patient, their doctor, staff.
+    ("GET", "/api/patients/{patient_id}/export/"): row(401, 200, 404, 200, 404, 200),
     # The visit's SOAP note: read by its doctor and staff, written by its doctor only.
     ("GET", "/api/appointments/{appointment_id}/notes/"): row(401, 403, 404, 200, 404, 200),
     ("PUT", "/api/appointments/{appointment_id}/notes/"): row(401, 403, 404, 200, 404, 403),
@@ -217,6 +219,10 @@ REQUESTS = {
         {},
     ),
     ("GET", "/api/patients/{patient_id}/"): lambda w: (f"/api/patients/{w.patient_a.id}/", None),
+    ("GET", "/api/patients/{patient_id}/export/"): lambda w: (
+        f"/api/patients/{w.patient_a.id}/export/",
+        None,
+    ),
     ("GET", "/api/appointments/{appointment_id}/notes/"): lambda w: (
         f"/api/appointments/{w.started.id}/notes/",
         None,

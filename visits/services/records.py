@@ -1,9 +1,11 @@
-"""Writes to the medical record: visit notes, their versions, signatures and addenda."""
+"""Writes to the medical record: visit notes, their versions, signatures and addenda; and
+its export (a read, but every export is written to the access log)."""
 
 from django.db import transaction
 from django.utils import timezone
 
 from clinic.errors import ApplicationError, ConflictError
+from visits import fhir
 from visits.models import (
     AccessLogEntry,
     AppointmentStatus,
@@ -12,7 +14,7 @@ from visits.models import (
     VisitNoteAddendum,
     VisitNoteVersion,
 )
-from visits.selectors import Capability
+from visits.selectors import Capability, patient_record_get
 from visits.services.access_log import record_access
 from visits.services.appointments import appointment_lock_for
 
@@ -152,3 +154,19 @@ def visit_note_addendum_add(
             appointment=appointment,
         )
     return addendum
+
+
+def patient_record_export(*, user: User, patient_id: int, channel: str) -> dict:
+    """The patient's record as a FHIR R4 Bundle, for whoever may open their chart (the
+    patient, clinic staff, a doctor of theirs); every export is in the access log."""
+    record = patient_record_get(user=user, patient_id=patient_id)
+    bundle = fhir.patient_record_bundle(record)
+    record_access(
+        viewer=user,
+        patient=record.patient,
+        what=What.HEALTH_RECORD,
+        action=Action.EXPORT,
+        channel=channel,
+        record=f"FHIR R4 Bundle, {len(bundle['entry'])} resources",
+    )
+    return bundle
