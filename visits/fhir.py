@@ -325,8 +325,7 @@ def _filled_sections(note: VisitNote) -> int:
 def _entries(record: PatientRecord) -> Iterable[tuple[str, int, dict]]:
     patient = record.patient
     yield "Patient", patient.pk, patient_resource(patient)
-    doctors = {appointment.doctor.pk: appointment.doctor for appointment in record.appointments}
-    for doctor in doctors.values():
+    for doctor in record.doctors:
         yield "Practitioner", doctor.pk, practitioner_resource(doctor)
     for allergy in patient.allergies.all():
         yield "AllergyIntolerance", allergy.pk, allergy_resource(allergy, patient)

@@ -347,6 +347,11 @@ class PatientRecord:
     appointments: list[Appointment]
     signed_notes: dict[int, VisitNote]  # by appointment id
 
+    @property
+    def doctors(self) -> list[Doctor]:
+        """Every doctor of the patient's appointments, once each, first seen first."""
+        return list({item.doctor.pk: item.doctor for item in self.appointments}.values())
+
 
 def patient_record_get(*, user, patient_id: int) -> PatientRecord:
     """The patient's whole record, for whoever may open their chart (patient_chart_get)."""
