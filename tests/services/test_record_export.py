@@ -56,7 +56,11 @@ def _charted(patient, label: str):
 
 def _visit_with_note(patient, doctor, *, days: int, sign: bool, text: str):
     visit = make_appointment(
-        doctor=doctor, patient=patient, start=at(days=days), status="in_progress"
+        doctor=doctor,
+        patient=patient,
+        start=at(days=days),
+        status="in_progress",
+        reason=f"A visit of {patient.user.first_name}",
     )
     visit_note_save(
         user=doctor.user,
@@ -218,6 +222,7 @@ def test_another_patients_data_is_never_in_it(world):
         assert marker not in text
     (only,) = _by_type(bundle)["Patient"]
     assert only["identifier"][0]["value"] == patient.medical_record_number
+    assert len(_by_type(bundle)["Appointment"]) == patient.appointments.count() == 3
 
 
 def test_every_export_is_in_the_access_log(world):
