@@ -1,6 +1,7 @@
 import hashlib
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -189,6 +190,28 @@ def test_the_room_sidebar_shows_earlier_notes_with_their_addenda(client):
     client.force_login(doctor)
     page = client.get(reverse("rooms:room", args=[visit.room_id])).content.decode()
     assert "Sprained ankle" in page and "X-ray: no fracture." in page
+
+
+def test_the_room_sidebar_says_which_earlier_notes_are_signed_and_by_whom(client):
+    signed, doctor = _completed_visit_with_note("Sprained ankle")
+    visit_note_sign(user=doctor, appointment_id=signed.pk, base_version=1)
+    unsigned = make_appointment(
+        doctor=signed.doctor,
+        patient=signed.patient,
+        start=signed.start - timedelta(days=7),
+        status="in_progress",
+    )
+    visit_note_save(
+        user=doctor, appointment_id=unsigned.pk, sections={"plan": "Draft"}, base_version=0
+    )
+    appointment_transition(user=doctor, appointment_id=unsigned.pk, action="complete")
+    visit = make_appointment(doctor=signed.doctor, patient=signed.patient, start=signed.end)
+    client.force_login(doctor)
+    page = client.get(reverse("rooms:room", args=[visit.room_id])).content.decode()
+    signed.note.refresh_from_db()
+    assert f"Signed by {signed.doctor.display_name}" in page
+    assert signed.note.signed_hash in page
+    assert page.count("Unsigned") == 1  # the earlier visit's draft; this visit's note is empty
 
 
 # --- Signing -------------------------------------------------------------------------------------
