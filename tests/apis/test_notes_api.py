@@ -1,5 +1,6 @@
 """The visit note through the API: every read logged, every save kept as a version, closed to
-saves once the visit is completed (addenda instead), and its history for its doctor alone."""
+saves once the visit is completed or the note signed (addenda instead), and its history for its
+doctor and clinic staff."""
 
 import pytest
 
