@@ -8,15 +8,18 @@ class ApplicationError(Exception):
     """A business rule said no. `message` is safe to show to the person who asked.
 
     `field` names the input at fault, when there is one, so an API can answer with DRF's
-    field-error shape ({"start": ["..."]}) instead of {"detail": "..."}.
+    field-error shape ({"start": ["..."]}) instead of {"detail": "..."}. `code`, when given,
+    is a stable word for a client to tell one refusal from another of the same status (e.g.
+    "note_signed"), answered beside `detail`.
     """
 
     status_code = 400
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, code: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.code = code
 
 
 class ConflictError(ApplicationError):

@@ -11,6 +11,8 @@ from clinic.errors import ApplicationError
 def api_exception_handler(error: Exception, context: dict) -> Response | None:
     if isinstance(error, ApplicationError):
         body = {error.field: [error.message]} if error.field else {"detail": error.message}
+        if error.code:
+            body["code"] = error.code
         return Response(body, status=error.status_code)
     if isinstance(error, DjangoValidationError):
         # Model validation reached through a service: same shape as a serializer's errors.

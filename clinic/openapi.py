@@ -7,7 +7,15 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-ERROR_DETAIL = inline_serializer("ErrorDetail", fields={"detail": serializers.CharField()})
+ERROR_DETAIL = inline_serializer(
+    "ErrorDetail",
+    fields={
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(
+            required=False, help_text="Which refusal it is, where a client may need to tell."
+        ),
+    },
+)
 
 
 class FieldErrorsSerializer(serializers.Serializer):

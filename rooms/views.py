@@ -57,10 +57,12 @@ def room(request: HttpRequest, room_id) -> HttpResponse:
                     channel=AccessLogEntry.Channel.VISIT_ROOM,
                     record=f"{len(visit.sidebar_transcript)} segments, in the sidebar",
                 )
+        note = selectors.visit_note_for(appointment=appointment)
         context |= {
             "chart": patient,
             "previous_visits": previous_visits,
-            "note": selectors.visit_note_for(appointment=appointment),
+            "note": note,
+            "note_addenda": selectors.visit_note_addenda(note=note),
         }
     return render(request, "rooms/room.html", context)
 
@@ -94,6 +96,12 @@ def _room_config(request: HttpRequest, appointment, is_doctor: bool) -> dict:
         "iceServersUrl": reverse("rooms-api:ice-servers", kwargs={"room_id": room_id}),
         "callsUrl": f"/api/rooms/{room_id}/calls/" if settings.CALLS_APP_ID else None,
         "notesUrl": reverse("api:appointment-notes", args=[appointment.pk]) if is_doctor else None,
+        "noteSignUrl": (
+            reverse("api:appointment-note-sign", args=[appointment.pk]) if is_doctor else None
+        ),
+        "noteAddendaUrl": (
+            reverse("api:appointment-note-addenda", args=[appointment.pk]) if is_doctor else None
+        ),
         "transcript": _transcript_config(appointment, room_id) if is_doctor else None,
         # Labels for the status badge, which the page updates as the visit starts and ends.
         "statusLabels": {

@@ -550,7 +550,7 @@ class VisitNoteVersionInline(ReadOnlyInline):
 
 class VisitNoteAddendumInline(ReadOnlyInline):
     model = VisitNoteAddendum
-    fields = ("created_at", "author", "text")
+    fields = ("created_at", "author", "text", "text_hash")
     readonly_fields = fields
     ordering = ("created_at", "pk")
 
@@ -558,11 +558,36 @@ class VisitNoteAddendumInline(ReadOnlyInline):
 @admin.register(VisitNote)
 class VisitNoteAdmin(AccessAuditedAdmin, ReadOnlyAdmin):
     audit_what = AccessLogEntry.What.NOTE
-    list_display = ("appointment", "updated_by", "updated_at", "version")
+    list_display = ("appointment", "updated_by", "updated_at", "version", "signed")
+    list_filter = (("signed_at", admin.EmptyFieldListFilter),)
     search_fields = ("appointment__patient__medical_record_number", "appointment__reason")
-    list_select_related = ("appointment__patient__user", "appointment__doctor", "updated_by")
-    readonly_fields = ("appointment", *VisitNote.SECTIONS, "version", "updated_by", "updated_at")
+    list_select_related = (
+        "appointment__patient__user",
+        "appointment__doctor",
+        "updated_by",
+        "signed_by",
+    )
+    readonly_fields = (
+        "appointment",
+        *VisitNote.SECTIONS,
+        "version",
+        "updated_by",
+        "updated_at",
+        "signed",
+        "signed_by",
+        "signed_at",
+        "signed_hash",
+        "signature_intact",
+    )
     inlines = [VisitNoteAddendumInline, VisitNoteVersionInline]
+
+    @admin.display(boolean=True, description="signed", ordering="signed_at")
+    def signed(self, obj: VisitNote) -> bool:
+        return obj.is_signed
+
+    @admin.display(boolean=True, description="text matches its signature")
+    def signature_intact(self, obj: VisitNote) -> bool | None:
+        return obj.signature_intact
 
     def audit_subject(self, obj: VisitNote):
         return obj.appointment.patient, obj.appointment

@@ -337,13 +337,44 @@ def patient_chart_get(*, user, patient_id: int) -> Patient:
     raise NotYoursError("No such patient.")
 
 
+@dataclass(frozen=True)
+class PatientRecord:
+    """Everything the clinic holds about one patient that makes up their record (what they
+    may download): the chart, every appointment with its doctor, and for each visit its note
+    only once signed (with its addenda). Unsigned drafts are not part of the legal record."""
+
+    patient: Patient
+    appointments: list[Appointment]
+    signed_notes: dict[int, VisitNote]  # by appointment id
+
+    @property
+    def doctors(self) -> list[Doctor]:
+        """Every doctor of the patient's appointments, once each, first seen first."""
+        return list({item.doctor.pk: item.doctor for item in self.appointments}.values())
+
+
+def patient_record_get(*, user, patient_id: int) -> PatientRecord:
+    """The patient's whole record, for whoever may open their chart (patient_chart_get)."""
+    patient = patient_chart_get(user=user, patient_id=patient_id)
+    appointments = list(
+        Appointment.objects.filter(patient=patient).select_related("doctor").order_by("start", "pk")
+    )
+    signed_notes = {
+        note.appointment_id: note
+        for note in VisitNote.objects.filter(appointment__patient=patient, signed_at__isnull=False)
+        .select_related("signed_by__doctor")
+        .prefetch_related("addenda__author__doctor")
+    }
+    return PatientRecord(patient=patient, appointments=appointments, signed_notes=signed_notes)
+
+
 def patient_previous_visits(*, patient: Patient, before: datetime, limit: int = 10):
     """Earlier visits that took place, newest first, with their notes (for the doctor's sidebar)."""
     return (
         Appointment.objects.filter(
             patient=patient, start__lt=before, status=AppointmentStatus.COMPLETED
         )
-        .select_related("doctor", "note")
+        .select_related("doctor", "note__signed_by__doctor")
         .prefetch_related("note__addenda__author")
         .order_by("-start")[:limit]
     )
@@ -426,6 +457,7 @@ class Capability(StrEnum):
     READ_NOTE = "read_note"
     READ_NOTE_HISTORY = "read_note_history"
     WRITE_NOTE = "write_note"  # save the note, add addenda
+    SIGN_NOTE = "sign_note"  # sign the note: it becomes read-only, later changes are addenda
     ENTER_ROOM = "enter_room"  # the room page, its WebSocket, ICE servers, the Calls proxy
     RESCHEDULE = "reschedule"
     CONFIRM = "confirm"
@@ -451,8 +483,9 @@ _PATIENT, _DOCTOR, _STAFF = Role.PATIENT, Role.DOCTOR, Role.ADMIN
 APPOINTMENT_CAPABILITIES: dict[Capability, frozenset[Role]] = {
     Capability.VIEW: frozenset({_PATIENT, _DOCTOR, _STAFF}),
     Capability.READ_NOTE: frozenset({_DOCTOR, _STAFF}),
-    Capability.READ_NOTE_HISTORY: frozenset({_DOCTOR}),
+    Capability.READ_NOTE_HISTORY: frozenset({_DOCTOR, _STAFF}),
     Capability.WRITE_NOTE: frozenset({_DOCTOR}),
+    Capability.SIGN_NOTE: frozenset({_DOCTOR}),
     Capability.ENTER_ROOM: frozenset({_PATIENT, _DOCTOR}),
     Capability.RESCHEDULE: frozenset({_PATIENT, _DOCTOR, _STAFF}),
     Capability.CONFIRM: frozenset({_DOCTOR, _STAFF}),
@@ -473,8 +506,9 @@ NO_SUCH_APPOINTMENT = "No such appointment."
 # What a refused role is told; the status changes say "A patient cannot confirm ...".
 _REFUSALS = {
     Capability.READ_NOTE: "Visit notes are for the doctor.",
-    Capability.READ_NOTE_HISTORY: "A note's history is for the visit's doctor.",
+    Capability.READ_NOTE_HISTORY: "A note's history is for the visit's doctor and clinic staff.",
     Capability.WRITE_NOTE: "Only the visit's doctor writes its note and its addenda.",
+    Capability.SIGN_NOTE: "Only the visit's doctor signs its note.",
     Capability.RECORD: "Only the visit's doctor records it.",
     Capability.DELETE_RECORDING: "Only clinic staff delete recordings.",
 }
@@ -491,10 +525,11 @@ def appointment_role_of(*, user, appointment: Appointment) -> Role | None:
 
     - Role.PATIENT, its patient: sees it and their chart (patient_chart_get), cancels,
       reschedules and checks in, enters its room; never reads the note.
-    - Role.DOCTOR, its doctor: everything but checking in, and alone writes the note (and its
-      addenda) and reads the note's history.
+    - Role.DOCTOR, its doctor: everything but checking in, and alone writes and signs the note
+      (and its addenda).
     - Role.ADMIN, clinic staff (the admin role, or any superuser) for an appointment they are
-      not the doctor or patient of: read appointments, charts and notes for clinic operations,
+      not the doctor or patient of: read appointments, charts, notes and the notes' history
+      for clinic operations,
       book, cancel, reschedule and move the status on the patient's or the doctor's behalf
       (what the API allows them), and never enter a visit room (no WebSocket, no ICE servers,
       no Calls proxy: refused as NotYoursError, like a stranger), nor write notes.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from visits.views import booking, home
+from visits.views import booking, home, record
 
 app_name = "portal"
 
@@ -14,4 +14,6 @@ urlpatterns = [
         name="reschedule",
     ),
     path("appointments/<int:appointment_id>/cancel/", booking.cancel, name="cancel"),
+    path("record/", record.record_print, name="record"),
+    path("record/download/", record.record_download, name="record-download"),
 ]

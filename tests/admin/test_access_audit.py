@@ -6,7 +6,12 @@ from django.urls import reverse
 from rooms.models import ChatMessage
 from tests.factories import at, make_admin, make_appointment
 from visits.models import AccessLogEntry, User
-from visits.services import appointment_transition, visit_note_addendum_add, visit_note_save
+from visits.services import (
+    appointment_transition,
+    visit_note_addendum_add,
+    visit_note_save,
+    visit_note_sign,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -136,6 +141,20 @@ def test_the_note_page_shows_every_version_and_the_addenda_read_only(client, sta
     for formset in inlines.values():
         assert not formset.has_add_permission and not formset.has_change_permission
         assert not formset.has_delete_permission
+
+
+def test_the_note_page_shows_its_signature_read_only(client, staff, visit):
+    visit_note_sign(user=visit.doctor.user, appointment_id=visit.pk, base_version=2)
+    visit.note.refresh_from_db()
+    client.force_login(staff)
+    page = client.get(reverse("admin:visits_visitnote_change", args=[visit.note.pk]))
+    content = page.content.decode()
+    assert visit.note.signed_hash in content
+    assert visit.doctor.user.display_name in content
+    fields = page.context["adminform"].form.fields
+    assert not {"signed_by", "signed_at", "signed_hash"} & set(fields)  # shown, not editable
+    changelist = client.get(reverse("admin:visits_visitnote_changelist"))
+    assert 'alt="True"' in changelist.content.decode()  # the "signed" column
 
 
 def test_the_access_log_is_read_only_even_for_superusers(client, superuser, visit):

@@ -29,6 +29,7 @@ from tests.factories import (
 from tests.recordings.factories import make_ready_recording, make_recording
 from tests.transcripts.factories import make_transcript
 from visits.models import Appointment, Doctor, Patient, User
+from visits.services import visit_note_save
 
 ACTORS = ("anonymous", "patient_a", "patient_b", "doctor_x", "doctor_y", "admin")
 
@@ -64,13 +65,17 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/appointments/{appointment_id}/complete/"): row(401, 403, 404, 200, 404, 200),
     ("POST", "/api/appointments/{appointment_id}/no-show/"): row(401, 403, 404, 200, 404, 200),
     ("GET", "/api/patients/{patient_id}/"): row(401, 200, 404, 200, 404, 200),
+    # The whole record (FHIR), by the chart's rule: the patient, their doctor, staff.
+    ("GET", "/api/patients/{patient_id}/export/"): row(401, 200, 404, 200, 404, 200),
     # The visit's SOAP note: read by its doctor and staff, written by its doctor only.
     ("GET", "/api/appointments/{appointment_id}/notes/"): row(401, 403, 404, 200, 404, 200),
     ("PUT", "/api/appointments/{appointment_id}/notes/"): row(401, 403, 404, 200, 404, 403),
-    # Its history is for its doctor alone; addenda (to a completed visit's note) likewise.
+    # Its history is for its doctor and staff; signing it and addenda (to a completed visit's
+    # note) are its doctor's alone.
     ("GET", "/api/appointments/{appointment_id}/notes/versions/"): row(
-        401, 403, 404, 200, 404, 403
+        401, 403, 404, 200, 404, 200
     ),
+    ("POST", "/api/appointments/{appointment_id}/notes/sign/"): row(401, 403, 404, 200, 404, 403),
     ("POST", "/api/appointments/{appointment_id}/notes/addenda/"): row(
         401, 403, 404, 201, 404, 403
     ),
@@ -214,6 +219,10 @@ REQUESTS = {
         {},
     ),
     ("GET", "/api/patients/{patient_id}/"): lambda w: (f"/api/patients/{w.patient_a.id}/", None),
+    ("GET", "/api/patients/{patient_id}/export/"): lambda w: (
+        f"/api/patients/{w.patient_a.id}/export/",
+        None,
+    ),
     ("GET", "/api/appointments/{appointment_id}/notes/"): lambda w: (
         f"/api/appointments/{w.started.id}/notes/",
         None,
@@ -225,6 +234,10 @@ REQUESTS = {
     ("GET", "/api/appointments/{appointment_id}/notes/versions/"): lambda w: (
         f"/api/appointments/{w.started.id}/notes/versions/",
         None,
+    ),
+    ("POST", "/api/appointments/{appointment_id}/notes/sign/"): lambda w: (
+        f"/api/appointments/{_with_note(w).id}/notes/sign/",
+        {"version": 1},
     ),
     ("POST", "/api/appointments/{appointment_id}/notes/addenda/"): lambda w: (
         f"/api/appointments/{w.completed.id}/notes/addenda/",
@@ -299,6 +312,17 @@ REQUESTS = {
     ("GET", "/api/{unknown}/"): lambda w: ("/api/appointments/not-an-id/", None),
     ("POST", "/api/{unknown}/"): lambda w: ("/api/appointments/not-an-id/cancel/", {}),
 }
+
+
+def _with_note(world: World) -> Appointment:
+    """The started visit with a note its doctor wrote (version 1): something to sign."""
+    visit_note_save(
+        user=world.doctor_x.user,
+        appointment_id=world.started.id,
+        sections={"plan": "Matrix"},
+        base_version=0,
+    )
+    return world.started
 
 
 def _appointments_state() -> list[tuple]:

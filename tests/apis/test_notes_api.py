@@ -1,5 +1,6 @@
 """The visit note through the API: every read logged, every save kept as a version, closed to
-saves once the visit is completed (addenda instead), and its history for its doctor alone."""
+saves once the visit is completed or the note signed (addenda instead), and its history for its
+doctor and clinic staff."""
 
 import pytest
 
@@ -67,13 +68,17 @@ def test_saves_are_kept_as_versions_the_visits_doctor_can_list(api, visit):
     ]
 
 
-def test_a_notes_history_is_for_the_visits_doctor_alone(api, visit):
+def test_a_notes_history_is_for_the_visits_doctor_and_clinic_staff(api, visit):
     _save(api.as_user(visit.doctor.user), visit, 0, plan="Rest")
     assert api.as_user(make_doctor().user).get(_versions(visit.pk)).status_code == 404
     assert api.as_user(visit.patient.user).get(_versions(visit.pk)).status_code == 403
-    assert api.as_user(make_admin()).get(_versions(visit.pk)).status_code == 403
     assert api.as_user(None).get(_versions(visit.pk)).status_code == 401
     assert not AccessLogEntry.objects.filter(what="note_history").exists()
+    staff = make_admin()
+    response = api.as_user(staff).get(_versions(visit.pk))
+    assert response.status_code == 200
+    assert [v["plan"] for v in response.json()["results"]] == ["Rest"]
+    assert AccessLogEntry.objects.get(what="note_history").viewer == staff
 
 
 def test_saving_after_the_visit_is_completed_is_409_and_leaves_the_note(api, visit):
@@ -84,7 +89,10 @@ def test_saving_after_the_visit_is_completed_is_409_and_leaves_the_note(api, vis
 
     response = _save(doctor, visit, 1, subjective="Rewritten afterwards")
     assert response.status_code == 409
-    assert response.json() == {"detail": "The visit is completed; add an addendum instead."}
+    assert response.json() == {
+        "detail": "The visit is completed; add an addendum instead.",
+        "code": "note_closed",
+    }
     note = VisitNote.objects.get(appointment=visit)
     assert (note.subjective, note.version, note.versions.count()) == ("Before the end", 1, 1)
 
@@ -126,3 +134,41 @@ def test_an_unsaved_note_reads_as_empty_and_open(api, visit):
         [],
         None,
     )
+
+
+def _sign(api, visit, version: int):
+    return api.post(f"/api/appointments/{visit.pk}/notes/sign/", {"version": version})
+
+
+def test_signing_makes_the_note_read_only_and_says_who_signed_it_when(api, visit):
+    doctor = api.as_user(visit.doctor.user)
+    assert _save(doctor, visit, 0, subjective="Sore throat").status_code == 200
+    assert _sign(doctor, visit, 0).status_code == 400  # version 0 is nothing to sign
+    response = _sign(doctor, visit, 1)
+    assert response.status_code == 200, response.content
+    signed = response.json()
+    assert signed["signed"] is True and signed["signature_intact"] is True
+    assert signed["signed_by"] == visit.doctor.display_name
+    assert signed["signed_at"] and len(signed["signed_hash"]) == 64
+    assert signed["signed_hash"] == VisitNote.objects.get(appointment=visit).content_hash()
+
+    refused = _save(doctor, visit, 1, subjective="Changed after signing")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "note_signed"
+    assert doctor.get(_note(visit.pk)).json()["subjective"] == "Sore throat"
+    # Later changes are dated addenda, as for a completed visit.
+    added = doctor.post(_addenda(visit.pk), {"text": "Culture negative."})
+    assert added.status_code == 201 and len(added.json()["text_hash"]) == 64
+    assert doctor.get(_note(visit.pk)).json()["addenda"][0]["text"] == "Culture negative."
+
+
+def test_an_empty_note_is_not_signed_and_others_may_not_sign(api, visit):
+    doctor = api.as_user(visit.doctor.user)
+    empty = _sign(doctor, visit, 1)
+    assert empty.status_code == 400 and empty.json()["code"] == "note_empty"
+    _save(doctor, visit, 0, plan="Rest")
+    assert _sign(api.as_user(make_admin()), visit, 1).status_code == 403
+    assert _sign(api.as_user(visit.patient.user), visit, 1).status_code == 403
+    assert _sign(api.as_user(make_doctor().user), visit, 1).status_code == 404
+    assert doctor.get(_note(visit.pk)).json()["signed"] is False
+    assert not AccessLogEntry.objects.filter(action="sign").exists()

@@ -14,6 +14,7 @@ from tests.factories import (
     make_doctor,
     make_patient,
 )
+from visits.models import AccessLogEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,28 @@ def test_the_chart_costs_the_same_queries_with_2_or_20_entries_of_each_kind(
     with django_assert_max_num_queries(len(queries)):
         response = caller.get(_chart(large.id))
     assert len(response.json()["allergies"]) == 20
+
+
+def _export(patient_id: int) -> str:
+    return f"/api/patients/{patient_id}/export/"
+
+
+def test_the_record_export_is_a_fhir_bundle_for_those_who_may_open_the_chart(api, patient):
+    doctor = make_doctor()
+    make_appointment(doctor=doctor, patient=patient, start=at(days=2))
+    for user in (patient.user, doctor.user, make_admin()):
+        response = api.as_user(user).get(_export(patient.id))
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == "application/fhir+json"
+        bundle = response.json()
+        assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "collection")
+        kinds = {entry["resource"]["resourceType"] for entry in bundle["entry"]}
+        assert {"Patient", "AllergyIntolerance", "MedicationStatement", "Condition"} <= kinds
+    refused = api.as_user(make_doctor().user).get(_export(patient.id))
+    assert refused.status_code == 404 and refused.json() == {"detail": "No such patient."}
+    assert api.as_user(make_patient().user).get(_export(patient.id)).status_code == 404
+    assert api.as_user(None).get(_export(patient.id)).status_code == 401
+    # One entry per export, none for the refusals; JSON errors whatever was asked for.
+    assert AccessLogEntry.objects.filter(what="health_record", action="export").count() == 3
+    odd = api.as_user(None).get(_export(patient.id), HTTP_ACCEPT="text/html")
+    assert odd.status_code == 401 and odd["Content-Type"].startswith("application/json")

@@ -55,7 +55,11 @@ ACCEPTING_OPERATIONS = {
 # Operations that answer with no body on success.
 NO_CONTENT_OPERATIONS = {("POST", "/api/auth/logout/")}
 # Operations whose success is a file, not JSON (their errors are JSON like every other's).
-MEDIA_OPERATIONS = {("GET", "/api/recordings/{recording_id}/media/"): "video/webm"}
+# Operations whose one success body is not JSON (the FHIR export is JSON of its own type).
+MEDIA_OPERATIONS = {
+    ("GET", "/api/recordings/{recording_id}/media/"): "video/webm",
+    ("GET", "/api/patients/{patient_id}/export/"): "application/fhir+json",
+}
 
 
 @pytest.fixture

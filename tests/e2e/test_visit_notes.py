@@ -90,3 +90,54 @@ def test_a_server_error_is_retried_but_a_refused_save_is_not(live_clinic, browse
     assert len(saves) == 2
     # The text stays on this device until a save gets through.
     assert doctor.evaluate("() => Object.keys(localStorage).some(k => k.includes(':note:'))")
+
+
+# What any other editor of the note (a second tab, a replayed save) would send after signing.
+SAVE_AFTER_SIGNING = """async () => {
+    const url = JSON.parse(document.getElementById('room-config').textContent).notesUrl;
+    const saved = await (await fetch(url)).json();
+    const csrf = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
+    const response = await fetch(url, {
+        method: 'PUT',
+        headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrf},
+        body: JSON.stringify({...saved, plan: 'Changed after signing', version: saved.version}),
+    });
+    return {status: response.status, body: await response.json()};
+}"""
+
+
+@pytest.mark.parametrize("media_mode", ["p2p"], indirect=True)
+def test_signing_makes_the_note_read_only_and_later_changes_are_addenda(live_clinic, browser):
+    doctor, _, _ = join_as_doctor_and_patient(browser, live_clinic)
+    doctor.click("#waiting-list button:has-text('Admit')")
+    doctor.wait_for_selector("#visit-status:text-is('In progress')", timeout=TIMEOUT)
+    assert doctor.is_hidden("#addendum-form")
+    doctor.fill("#note-assessment", "Viral pharyngitis.")
+
+    # Signing saves what is typed first: the doctor signs what they see.
+    doctor.on("dialog", lambda dialog: dialog.accept())
+    doctor.click("#notes-sign")
+    doctor.wait_for_selector(
+        "#note-signature-slot:has-text('Signed by Dr. Aiko Tanaka')", timeout=TIMEOUT
+    )
+    assert "SHA-256" in doctor.text_content("#note-signature-slot")
+    assert doctor.is_hidden("#notes-sign")
+    assert doctor.evaluate(
+        "() => [...document.querySelectorAll('#notes-form textarea')].every(a => a.readOnly)"
+    )
+    refused = doctor.evaluate(SAVE_AFTER_SIGNING)
+    assert (refused["status"], refused["body"]["code"]) == (409, "note_signed")
+
+    doctor.fill("#addendum-text", "Rapid strep test negative.")
+    doctor.click("#addendum-add")
+    doctor.wait_for_selector("#note-addenda li:has-text('Rapid strep test negative.')")
+    assert "Addendum added" in doctor.text_content("#addendum-status")
+
+    # A reload shows the same from the server: signed, read-only, the addendum with its hash.
+    doctor.reload()
+    doctor.wait_for_selector("#note-signature-slot:has-text('Signed by Dr. Aiko Tanaka')")
+    assert doctor.input_value("#note-assessment") == "Viral pharyngitis."
+    assert doctor.evaluate("() => document.getElementById('note-assessment').readOnly")
+    assert doctor.is_visible("#addendum-form")
+    assert "Rapid strep test negative." in doctor.text_content("#note-addenda")
+    assert "SHA-256" in doctor.text_content("#note-addenda")

@@ -73,9 +73,12 @@ EXPECTED: dict[str, dict[str, str]] = {
     "view appointment": row(S, Y, S, Y, S, S, S, N, N),
     "view chart": row(S, Y, S, Y, S, S, S, N, N),
     "read note": row(F, Y, S, Y, S, S, S, N, N),
-    "read note history": row(F, Y, S, Y, F, F, S, N, N),
+    "read note history": row(F, Y, S, Y, S, S, S, N, N),
     "write note": row(F, Y, S, Y, F, F, S, N, N),
     "add addendum": row(F, Y, S, Y, F, F, S, N, N),
+    "sign note": row(F, Y, S, Y, F, F, S, N, N),
+    # The whole record goes to whoever may open the chart.
+    "export record": row(S, Y, S, Y, S, S, S, N, N),
     # Staff run the clinic from outside the room: the room is its doctor's and its patient's.
     "open room page": row(S, Y, S, Y, Y, Y, S, N, N),
     "enter room socket": row(S, Y, S, Y, Y, Y, S, N, N),
@@ -260,6 +263,17 @@ def _transition(world: World, action: str, appointment: Appointment) -> str:
     )
 
 
+def _with_note(world: World) -> Appointment:
+    """The started visit, with a note (version 1) its doctor wrote: something to sign."""
+    services.visit_note_save(
+        user=world.doctor.user,
+        appointment_id=world.started.pk,
+        sections={"plan": "Rest"},
+        base_version=0,
+    )
+    return world.started
+
+
 def _confirmed(world: World) -> Appointment:
     world.future.status = "confirmed"
     world.future.save()
@@ -330,6 +344,14 @@ CAPABILITIES = {
         lambda: services.visit_note_addendum_add(
             user=w.caller, appointment_id=w.completed.pk, text="Later"
         )
+    ),
+    "sign note": lambda w, s: _outcome(
+        lambda: services.visit_note_sign(
+            user=w.caller, appointment_id=_with_note(w).pk, base_version=1
+        )
+    ),
+    "export record": lambda w, s: _outcome(
+        lambda: selectors.patient_record_get(user=w.caller, patient_id=w.patient.pk)
     ),
     "open room page": lambda w, s: _page_outcome(w),
     "enter room socket": lambda w, s: _socket_outcome(w),

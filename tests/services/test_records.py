@@ -1,4 +1,7 @@
+import hashlib
+import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -7,7 +10,12 @@ from django.utils import timezone
 from clinic.errors import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from tests.factories import at, make_appointment, make_doctor
 from visits.models import AccessLogEntry, VisitNote, VisitNoteAddendum, VisitNoteVersion
-from visits.services import appointment_transition, visit_note_addendum_add, visit_note_save
+from visits.services import (
+    appointment_transition,
+    visit_note_addendum_add,
+    visit_note_save,
+    visit_note_sign,
+)
 from visits.services.records import NOTE_CLOSED
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +190,128 @@ def test_the_room_sidebar_shows_earlier_notes_with_their_addenda(client):
     client.force_login(doctor)
     page = client.get(reverse("rooms:room", args=[visit.room_id])).content.decode()
     assert "Sprained ankle" in page and "X-ray: no fracture." in page
+
+
+def test_the_room_sidebar_says_which_earlier_notes_are_signed_and_by_whom(client):
+    signed, doctor = _completed_visit_with_note("Sprained ankle")
+    visit_note_sign(user=doctor, appointment_id=signed.pk, base_version=1)
+    unsigned = make_appointment(
+        doctor=signed.doctor,
+        patient=signed.patient,
+        start=signed.start - timedelta(days=7),
+        status="in_progress",
+    )
+    visit_note_save(
+        user=doctor, appointment_id=unsigned.pk, sections={"plan": "Draft"}, base_version=0
+    )
+    appointment_transition(user=doctor, appointment_id=unsigned.pk, action="complete")
+    visit = make_appointment(doctor=signed.doctor, patient=signed.patient, start=signed.end)
+    client.force_login(doctor)
+    page = client.get(reverse("rooms:room", args=[visit.room_id])).content.decode()
+    signed.note.refresh_from_db()
+    assert f"Signed by {signed.doctor.display_name}" in page
+    assert signed.note.signed_hash in page
+    assert page.count("Unsigned") == 1  # the earlier visit's draft; this visit's note is empty
+
+
+# --- Signing -------------------------------------------------------------------------------------
+
+
+def _written(visit, **sections) -> VisitNote:
+    return visit_note_save(
+        user=visit.doctor.user, appointment_id=visit.pk, sections=sections, base_version=0
+    )
+
+
+def test_signing_stores_who_when_and_the_hash_of_the_text_signed_and_is_audited():
+    visit = make_appointment(start=at(minutes=-10), status="in_progress")
+    _written(visit, subjective="Cough", plan="Rest")
+    before = timezone.now()
+    note = visit_note_sign(user=visit.doctor.user, appointment_id=visit.pk, base_version=1)
+    note.refresh_from_db()
+    assert note.signed_by == visit.doctor.user and note.signed_at >= before
+    expected = hashlib.sha256(
+        json.dumps(
+            {"assessment": "", "objective": "", "plan": "Rest", "subjective": "Cough"},
+            separators=(",", ":"),
+        ).encode()
+    ).hexdigest()
+    assert note.signed_hash == expected and note.signature_intact is True
+    entry = AccessLogEntry.objects.get(action=AccessLogEntry.Action.SIGN)
+    assert (entry.viewer, entry.what, entry.appointment, entry.patient) == (
+        visit.doctor.user,
+        "note",
+        visit,
+        visit.patient,
+    )
+    assert expected in entry.record
+    # A change behind the application's back (in the database) no longer matches the hash.
+    VisitNote.objects.filter(pk=note.pk).update(plan="Rest and fluids")
+    note.refresh_from_db()
+    assert note.signature_intact is False
+
+
+def test_a_signed_note_refuses_saves_and_a_second_signature():
+    visit = make_appointment(start=at(minutes=-10), status="in_progress")
+    _written(visit, assessment="Viral")
+    visit_note_sign(user=visit.doctor.user, appointment_id=visit.pk, base_version=1)
+    with pytest.raises(ConflictError, match="signed") as refused:
+        visit_note_save(
+            user=visit.doctor.user,
+            appointment_id=visit.pk,
+            sections={"assessment": "Bacterial"},
+            base_version=1,
+        )
+    assert refused.value.code == "note_signed"
+    with pytest.raises(ConflictError) as again:
+        visit_note_sign(user=visit.doctor.user, appointment_id=visit.pk, base_version=1)
+    assert again.value.code == "note_already_signed"
+    note = VisitNote.objects.get(appointment=visit)
+    assert (note.assessment, note.version, note.versions.count()) == ("Viral", 1, 1)
+    assert AccessLogEntry.objects.filter(action="sign").count() == 1
+
+
+def test_an_empty_or_stale_note_is_not_signed():
+    visit = make_appointment(start=at(minutes=-10), status="in_progress")
+    doctor = visit.doctor.user
+    with pytest.raises(ApplicationError, match="empty") as unsaved:
+        visit_note_sign(user=doctor, appointment_id=visit.pk, base_version=0)
+    assert unsaved.value.code == "note_empty"
+    _written(visit, plan="   ")
+    with pytest.raises(ApplicationError, match="empty"):
+        visit_note_sign(user=doctor, appointment_id=visit.pk, base_version=1)
+    visit_note_save(user=doctor, appointment_id=visit.pk, sections={"plan": "Rest"}, base_version=1)
+    # Signing what the doctor has not seen (version 1, the blank one) is refused.
+    with pytest.raises(ConflictError) as stale:
+        visit_note_sign(user=doctor, appointment_id=visit.pk, base_version=1)
+    assert stale.value.code == "note_changed_elsewhere"
+    assert not VisitNote.objects.get(appointment=visit).is_signed
+    assert not AccessLogEntry.objects.filter(action="sign").exists()
+
+
+def test_only_the_visits_doctor_signs():
+    visit = make_appointment(start=at(minutes=-10), status="in_progress")
+    _written(visit, plan="Rest")
+    with pytest.raises(PermissionDeniedError, match="signs"):
+        visit_note_sign(user=visit.patient.user, appointment_id=visit.pk, base_version=1)
+    with pytest.raises(NotFoundError):
+        visit_note_sign(user=make_doctor().user, appointment_id=visit.pk, base_version=1)
+    assert not VisitNote.objects.get(appointment=visit).is_signed
+
+
+def test_a_signed_note_takes_addenda_each_signed_by_its_author():
+    visit = make_appointment(start=at(minutes=-10), status="in_progress")
+    _written(visit, plan="Rest")
+    with pytest.raises(ConflictError) as unsigned:
+        visit_note_addendum_add(user=visit.doctor.user, appointment_id=visit.pk, text="Early")
+    assert unsigned.value.code == "note_still_open"
+    visit_note_sign(user=visit.doctor.user, appointment_id=visit.pk, base_version=1)
+    addendum = visit_note_addendum_add(
+        user=visit.doctor.user, appointment_id=visit.pk, text="Bloods normal."
+    )
+    assert (addendum.author, addendum.note.appointment) == (visit.doctor.user, visit)
+    assert addendum.created_at is not None
+    assert addendum.text_hash == hashlib.sha256(b"Bloods normal.").hexdigest()
+    with pytest.raises(ValueError, match="cannot be changed"):
+        addendum.text = "Rewritten"
+        addendum.save()

@@ -19,10 +19,11 @@ What, Action, Channel = AccessLogEntry.What, AccessLogEntry.Action, AccessLogEnt
 
 class VisitNoteAddendumSerializer(serializers.ModelSerializer):
     author = serializers.CharField(source="author.display_name", read_only=True)
+    text_hash = serializers.CharField(read_only=True, help_text="SHA-256 (hex) of `text`.")
 
     class Meta:
         model = VisitNoteAddendum
-        fields = ["id", "text", "author", "created_at"]
+        fields = ["id", "text", "author", "created_at", "text_hash"]
 
 
 class VisitNoteSerializer(serializers.ModelSerializer):
@@ -30,6 +31,19 @@ class VisitNoteSerializer(serializers.ModelSerializer):
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
     closed = serializers.SerializerMethodField(
         help_text="The visit is completed: the note is no longer saved, only added to."
+    )
+    signed = serializers.BooleanField(source="is_signed", read_only=True)
+    signed_by = serializers.CharField(
+        source="signer_name", read_only=True, help_text="Who signed; empty until signed."
+    )
+    signed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    signed_hash = serializers.CharField(
+        read_only=True, help_text="SHA-256 (hex) of the text signed; empty until signed."
+    )
+    signature_intact = serializers.BooleanField(
+        read_only=True,
+        allow_null=True,
+        help_text="The text still hashes to `signed_hash` (null until signed).",
     )
     addenda = serializers.SerializerMethodField()
 
@@ -43,6 +57,11 @@ class VisitNoteSerializer(serializers.ModelSerializer):
             "version",
             "updated_at",
             "closed",
+            "signed",
+            "signed_by",
+            "signed_at",
+            "signed_hash",
+            "signature_intact",
             "addenda",
         ]
 
@@ -132,7 +151,8 @@ class VisitNoteApi(APIView):
 
 
 class VisitNoteVersionsApi(APIView):
-    """Every saved state of a visit's note, newest first: for the visit's doctor only."""
+    """Every saved state of a visit's note, newest first: for the visit's doctor and clinic
+    staff."""
 
     pagination_class = PageNumberPagination
 
@@ -165,8 +185,42 @@ class VisitNoteVersionsApi(APIView):
         return paginator.get_paginated_response(VisitNoteVersionSerializer(page, many=True).data)
 
 
+class VisitNoteSignApi(APIView):
+    """The visit's doctor signs its note: from then on it is read-only (saves answer 409 with
+    `code` "note_signed") and later changes are addenda."""
+
+    class SignSerializer(serializers.Serializer):
+        version = serializers.IntegerField(
+            min_value=1, help_text="The version being signed: the one the doctor is looking at."
+        )
+
+    @extend_schema(
+        operation_id="appointments_note_sign",
+        request=SignSerializer,
+        responses={
+            200: VisitNoteSerializer,
+            400: openapi.BAD_REQUEST,
+            401: openapi.UNAUTHENTICATED,
+            403: openapi.FORBIDDEN,
+            404: openapi.NOT_FOUND,
+            409: openapi.CONFLICT,
+        },
+    )
+    def post(self, request, appointment_id: int):
+        serializer = self.SignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        note = services.visit_note_sign(
+            user=request.user,
+            appointment_id=appointment_id,
+            base_version=serializer.validated_data["version"],
+            channel=Channel.API,
+        )
+        return Response(VisitNoteSerializer(note).data)
+
+
 class VisitNoteAddendumApi(APIView):
-    """A dated addition to a completed visit's note, by its doctor; never changed afterwards."""
+    """A dated addition to a signed note or a completed visit's, by its doctor; never changed
+    afterwards."""
 
     class AddendumSerializer(serializers.Serializer):
         text = serializers.CharField(max_length=ADDENDUM_MAX_LENGTH)

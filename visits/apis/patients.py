@@ -1,10 +1,13 @@
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import openapi
-from visits import selectors, services
+from clinic.negotiation import JSONWhateverAccepted
+from visits import fhir, selectors, services
 from visits.models import AccessLogEntry, Allergy, Condition, Medication, Patient
 
 
@@ -69,3 +72,28 @@ class PatientChartApi(APIView):
             channel=AccessLogEntry.Channel.API,
         )
         return Response(self.PatientChartSerializer(patient).data)
+
+
+class PatientRecordExportApi(APIView):
+    """The patient's whole record as a FHIR R4 (4.0.1) `collection` Bundle: the patient, their
+    allergies, medications and conditions, every appointment, an encounter per visit with its
+    note once signed (unsigned drafts are not part of the record). For the patient, clinic
+    staff, and a doctor of theirs (the chart's rule); every export is logged."""
+
+    content_negotiation_class = JSONWhateverAccepted
+
+    @extend_schema(
+        operation_id="patients_record_export",
+        responses={
+            (200, fhir.FHIR_JSON): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="A FHIR R4 Bundle of type collection."
+            ),
+            401: openapi.UNAUTHENTICATED,
+            404: openapi.NOT_FOUND,
+        },
+    )
+    def get(self, request, patient_id: int):
+        bundle = services.patient_record_export(
+            user=request.user, patient_id=patient_id, channel=AccessLogEntry.Channel.API
+        )
+        return HttpResponse(fhir.bundle_json(bundle), content_type=fhir.FHIR_JSON)

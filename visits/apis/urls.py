@@ -87,11 +87,21 @@ urlpatterns = [
         name="appointment-note-versions",
     ),
     path(
+        "appointments/<int:appointment_id>/notes/sign/",
+        notes.VisitNoteSignApi.as_view(),
+        name="appointment-note-sign",
+    ),
+    path(
         "appointments/<int:appointment_id>/notes/addenda/",
         notes.VisitNoteAddendumApi.as_view(),
         name="appointment-note-addenda",
     ),
     path("patients/<int:patient_id>/", patients.PatientChartApi.as_view(), name="patient-chart"),
+    path(
+        "patients/<int:patient_id>/export/",
+        patients.PatientRecordExportApi.as_view(),
+        name="patient-record-export",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     unknown_resources_route("unknown_resource", "appointments", "doctors", "patients"),  # last

@@ -1,3 +1,6 @@
+import hashlib
+import json
+
 from django.conf import settings
 from django.db import models
 
@@ -22,6 +25,13 @@ class VisitNote(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
     updated_at = models.DateTimeField(auto_now=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_hash = models.CharField(
+        "SHA-256 of the signed text", max_length=64, blank=True, editable=False
+    )
 
     SECTIONS = ("subjective", "objective", "assessment", "plan")
 
@@ -31,6 +41,41 @@ class VisitNote(models.Model):
     @property
     def is_empty(self) -> bool:
         return not any(getattr(self, section).strip() for section in self.SECTIONS)
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None
+
+    def content_hash(self) -> str:
+        """SHA-256 (hex) of the note's text as it is now: its four sections as canonical JSON
+        (the same text always gives the same hash, on any database)."""
+        return sha256_of_text(
+            json.dumps(
+                {section: getattr(self, section) for section in self.SECTIONS},
+                ensure_ascii=False,
+                separators=(",", ":"),
+                sort_keys=True,
+            )
+        )
+
+    @property
+    def signer_name(self) -> str:
+        """Who signed, as the clinic names them: a doctor by their doctor's name ("Dr. ...")."""
+        if not self.is_signed:
+            return ""
+        doctor = getattr(self.signed_by, "doctor", None)
+        return doctor.display_name if doctor is not None else self.signed_by.display_name
+
+    @property
+    def signature_intact(self) -> bool | None:
+        """Whether the text is still the one signed; None for a note not signed."""
+        if not self.is_signed:
+            return None
+        return self.content_hash() == self.signed_hash
+
+
+def sha256_of_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ImmutableRecord(models.Model):
@@ -70,12 +115,14 @@ class VisitNoteVersion(ImmutableRecord):
 
 
 class VisitNoteAddendum(ImmutableRecord):
-    """A dated addition to a closed note (the visit is completed), by the visit's doctor."""
+    """A dated addition to a closed note (the visit is completed, or the note signed), signed
+    by its author, the visit's doctor: who, when, and the SHA-256 of its text."""
 
     note = models.ForeignKey(VisitNote, on_delete=models.CASCADE, related_name="addenda")
     text = models.TextField(max_length=20_000)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    text_hash = models.CharField("SHA-256 of the text", max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -83,6 +130,11 @@ class VisitNoteAddendum(ImmutableRecord):
 
     def __str__(self) -> str:
         return f"Addendum to {self.note} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self._state.adding:
+            self.text_hash = sha256_of_text(self.text)
+        super().save(*args, **kwargs)
 
 
 class AccessLogEntry(models.Model):
@@ -108,6 +160,7 @@ class AccessLogEntry(models.Model):
         RECORDING = "recording", "Recording"
         TRANSCRIPT = "transcript", "Transcript"
         DRAFT_NOTE = "draft_note", "Draft note (AI)"
+        HEALTH_RECORD = "health_record", "Whole health record"
 
     class Action(models.TextChoices):
         VIEW = "view", "View"
@@ -115,6 +168,8 @@ class AccessLogEntry(models.Model):
         CREATE = "create", "Create"
         UPDATE = "update", "Update"
         ADDENDUM = "addendum", "Addendum"
+        SIGN = "sign", "Sign"
+        EXPORT = "export", "Export"
         PLAY = "play", "Play"
         DOWNLOAD = "download", "Download"
         DELETE = "delete", "Delete"

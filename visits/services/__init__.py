@@ -32,7 +32,12 @@ from visits.services.people import (
     user_sync_role_rights,
     working_hours_validate_day,
 )
-from visits.services.records import visit_note_addendum_add, visit_note_save
+from visits.services.records import (
+    patient_record_export,
+    visit_note_addendum_add,
+    visit_note_save,
+    visit_note_sign,
+)
 
 __all__ = [
     "CLINIC_STAFF_GROUP",
@@ -48,6 +53,7 @@ __all__ = [
     "doctor_create",
     "doctor_set_working_hours",
     "patient_create",
+    "patient_record_export",
     "patient_save_with_unique_mrn",
     "record_access",
     "user_account_check_change",
@@ -62,5 +68,6 @@ __all__ = [
     "user_tokens_revoke",
     "visit_note_addendum_add",
     "visit_note_save",
+    "visit_note_sign",
     "working_hours_validate_day",
 ]

@@ -337,6 +337,14 @@ if (config.notesUrl) {
     reloadButton: $("notes-reload"),
     url: config.notesUrl,
     storageKey: `clinic-meet:note:${config.appointmentId}`,
+    signing: { button: $("notes-sign"), signature: $("note-signature-slot"), url: config.noteSignUrl },
+    addenda: {
+      form: $("addendum-form"),
+      list: $("note-addenda"),
+      heading: $("addenda-heading"),
+      status: $("addendum-status"),
+      url: config.noteAddendaUrl,
+    },
   });
 }
 
