@@ -32,12 +32,13 @@ class ClinicAdminSite(AdminSite):
 
         if request.method == "GET" and self.has_permission(request):
             return HttpResponseRedirect(reverse("admin:index", current_app=self.name))
+        index = reverse("admin:index", current_app=self.name)
         context = dict(extra_context or {})
         if REDIRECT_FIELD_NAME not in request.GET and REDIRECT_FIELD_NAME not in request.POST:
-            context[REDIRECT_FIELD_NAME] = reverse("admin:index", current_app=self.name)
+            context[REDIRECT_FIELD_NAME] = index
         request.current_app = self.name
         view = SignInView.as_view(
-            authentication_form=AdminAuthenticationForm, extra_context=context
+            authentication_form=AdminAuthenticationForm, extra_context=context, next_page=index
         )
         return view(request)
 
