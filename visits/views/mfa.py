@@ -40,7 +40,10 @@ class EnrolForm(forms.Form):
 def _qr_svg(data: str) -> str:
     # segno's SVG, inline in the page: drawn here, no image service, no script.
     svg = segno.make(data, error="m").svg_inline(
-        scale=5, title="QR code to add Clinic Meet to an authenticator app", svgclass="mfa__qr"
+        scale=5,
+        omitsize=True,  # sized by the stylesheet, through its viewBox
+        title="QR code to add Clinic Meet to an authenticator app",
+        svgclass="mfa__qr",
     )
     return mark_safe(svg)  # noqa: S308 - segno's own markup, from a URL we built
 
