@@ -19,7 +19,8 @@ class ClinicAdminSite(AdminSite):
 
         return (
             super().has_permission(request)
-            and mfa_session_state(request.user) == MfaSessionState.COMPLETE
+            and mfa_session_state(request.user, verified=request.user.is_verified())
+            == MfaSessionState.COMPLETE
         )
 
     def login(self, request, extra_context=None):

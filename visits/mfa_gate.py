@@ -33,7 +33,7 @@ class MfaGateMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if user.is_authenticated and request.path_info not in self._open_paths():
-            state = mfa_session_state(user)
+            state = mfa_session_state(user, verified=user.is_verified())
             if state == MfaSessionState.ENROL:
                 return self._enrol_first(request)
             if state == MfaSessionState.VERIFY:

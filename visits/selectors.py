@@ -566,9 +566,10 @@ def mfa_recovery_codes_left(user) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
-def mfa_session_state(user) -> MfaSessionState:
-    """`user` is request.user behind django_otp's OTPMiddleware (it has `is_verified`)."""
-    if user.is_verified():
+def mfa_session_state(user, *, verified: bool) -> MfaSessionState:
+    """Where `user`'s session stands; `verified`: a device of theirs verified it (behind
+    django_otp's OTPMiddleware, request.user.is_verified())."""
+    if verified:
         return MfaSessionState.COMPLETE
     if mfa_enrolled(user):
         return MfaSessionState.VERIFY
