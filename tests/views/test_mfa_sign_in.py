@@ -284,3 +284,25 @@ def test_the_pages_answer_each_kind_of_person(client):
             answer = client.post(url)
             assert answer.status_code == 302, (actor, url)
             assert not answer["Location"].startswith("/accounts/two-step/recovery"), actor
+
+
+def test_the_code_that_confirmed_enrolment_does_not_sign_in_again(client):
+    doctor = make_doctor().user
+    _password(client, doctor.username)
+    secret = _secret_on_page(client.get(ENROL))
+    code = totp_code(secret)
+    client.post(ENROL, {"code": code})
+    client.post(reverse("logout"))
+    _password(client, doctor.username)
+    assert _code(client, code).status_code == 200  # refused: the form again
+    assert "_auth_user_id" not in client.session
+
+
+def test_after_enrolment_continue_leads_only_within_the_site(client):
+    patient = make_patient().user
+    client.force_login(patient)
+    page = client.get(ENROL, {"next": "https://evil.example/"})
+    secret = _secret_on_page(page)
+    done = client.post(ENROL, {"code": totp_code(secret), "next": "https://evil.example/"})
+    assert 'id="recovery-codes-done"' in done.content.decode()
+    assert "evil.example" not in done.content.decode()
