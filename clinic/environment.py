@@ -60,6 +60,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_choices(name: str, default: list[str], *, choices: tuple[str, ...]) -> list[str]:
+    """A comma-separated subset of `choices`. Unset gives `default`; set but empty gives none
+    (how such a setting is turned off), which is why this is not env_list."""
+    value = _raw(name)
+    if value is None:
+        return list(default)
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    unknown = [item for item in items if item not in choices]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name} takes a comma-separated list of {', '.join(choices)} (or nothing), "
+            f"got {', '.join(repr(item) for item in unknown)}."
+        )
+    return list(dict.fromkeys(items))
+
+
 def env_url(name: str, default: str | None, *, schemes: set[str]) -> str | None:
     """A URL whose scheme is one of `schemes` and that names a host (or a path for sqlite)."""
     value = _raw(name)

@@ -15,6 +15,7 @@ from clinic.environment import (
     checkout_recordings_key,
     checkout_secret_key,
     env_bool,
+    env_choices,
     env_int,
     env_list,
     env_origins,
@@ -48,7 +49,8 @@ CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",  # first, so `runserver` serves ASGI (HTTP + WebSocket)
-    "django.contrib.admin",
+    # Django's admin with the clinic's site: signed in through the portal's two steps.
+    "visits.admin_site.ClinicAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -62,6 +64,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files, served from our own static files
     "clinic",
     "axes",  # sign-in lockout; before visits, whose post_migrate grants staff its permissions
+    # Second factor: TOTP apps, and static devices for the recovery codes. Before visits, whose
+    # admin replaces their device admins.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "visits",
     "rooms",
     "rooms.recordings",
@@ -80,6 +87,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Which device, if any, verified this session; then the second-factor gate (enrol first).
+    "django_otp.middleware.OTPMiddleware",
+    "visits.mfa_gate.MfaGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
@@ -235,6 +245,22 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "visits.lockout.client_address"
 AXES_LOCKOUT_CALLABLE = "visits.views.login.locked_out"
 AXES_VERBOSE = False
+
+# Multi-factor sign-in (django-otp): the roles that must have a second factor (TOTP, with
+# recovery codes). Empty turns the requirement off; anyone who has enrolled still uses theirs.
+# The role values of visits.models.Role (settings load before the models; a test compares).
+ROLES = ("patient", "doctor", "admin")
+MFA_REQUIRED_ROLES = env_choices("MFA_REQUIRED_ROLES", ["doctor", "admin"], choices=ROLES)
+OTP_TOTP_ISSUER = "Clinic Meet"  # the name an authenticator app shows
+# Nobody reads a TOTP secret or its QR code in the admin: only the person enrolling sees it.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# How long the code step waits for the code after the right password.
+MFA_CODE_STEP_SECONDS = 5 * 60
+# Guessing codes is bounded by the sign-in lockout, which counts each wrong code; django-otp's
+# own growing delay would also refuse the right code typed a second after a typo.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+MFA_RECOVERY_CODES = 10
 
 # --- REST API -------------------------------------------------------------------------------
 

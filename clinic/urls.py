@@ -6,6 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from clinic.health import healthz
+from visits.views import login, mfa
 
 admin.site.site_header = "Clinic Meet administration"
 admin.site.site_title = "Clinic Meet admin"
@@ -22,11 +23,12 @@ urlpatterns = [
     path("visits/", include("rooms.urls")),
     path("visits/", include("rooms.recordings.portal_urls")),
     path("visits/", include("rooms.transcripts.portal_urls")),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", login.SignInView.as_view(), name="login"),
+    path("accounts/login/code/", login.sign_in_code, name="login-code"),
+    path("accounts/two-step/", mfa.overview, name="mfa"),
+    path("accounts/two-step/set-up/", mfa.enrol, name="mfa-enrol"),
+    path("accounts/two-step/recovery-codes/", mfa.recovery_codes_renew, name="mfa-recovery-codes"),
+    path("accounts/two-step/turn-off/", mfa.turn_off, name="mfa-turn-off"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -4,6 +4,8 @@ Browsers send the session cookie; other clients send `Authorization: Bearer <acc
 `?token=<access>` (browsers cannot set headers on a WebSocket). simplejwt's JWTAuthentication
 also refuses tokens of inactive users and tokens issued before the password last changed
 (SIMPLE_JWT's CHECK_REVOKE_TOKEN); sockets already open are closed by RoomConsumer.user_signed_out.
+A session counts only once it has passed two-step sign-in where the person has or needs a second
+factor (as the portal's gate, visits.mfa_gate, has it for pages); a token was got with the code.
 """
 
 from urllib.parse import parse_qs
@@ -11,8 +13,12 @@ from urllib.parse import parse_qs
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.models import Device
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+
+from visits.selectors import MfaSessionState, mfa_session_state
 
 
 def _bearer_token(scope) -> str | None:
@@ -34,12 +40,25 @@ def _user_for(raw_token: str):
         return AnonymousUser()
 
 
+@database_sync_to_async
+def _session_passed_second_factor(scope, user) -> bool:
+    session = scope.get("session")
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+    device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    verified = device is not None and device.user_id == user.pk and device.confirmed
+    return mfa_session_state(user, verified=verified) == MfaSessionState.COMPLETE
+
+
 class JwtAuthMiddleware:
     def __init__(self, app) -> None:
         self.app = app
 
     async def __call__(self, scope, receive, send):
         user = scope.get("user")
+        session_user = user is not None and user.is_authenticated
+        if session_user and not await _session_passed_second_factor(scope, user):
+            scope = {**scope, "user": AnonymousUser()}
+            user = None
         if user is None or not user.is_authenticated:
             token = _bearer_token(scope)
             if token:

@@ -117,3 +117,26 @@ def slot_at(day: date, hour: int, minute: int = 0, zone=None) -> datetime:
     """`day` at a wall time in `zone` (UTC by default): a slot start for the factory doctors,
     who work 08:00-18:00 in 20-minute slots."""
     return datetime.combine(day, time(hour, minute), tzinfo=zone or UTC)
+
+
+def totp_code(secret_hex: str, *, steps_ahead: int = 0) -> str:
+    """The code an authenticator app holding `secret_hex` shows now, or `steps_ahead` time
+    steps (30 s) later: the server accepts one step either side, and never a code twice."""
+    from time import time as unix_now
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(bytes.fromhex(secret_hex))
+    totp.time = unix_now() + 30 * steps_ahead
+    return f"{totp.token():06d}"
+
+
+def make_enrolled(user: User):
+    """`user` with an authenticator app set up, as enrolment leaves it: (device, recovery codes).
+    Enrolment used the current step's code, so a sign-in right after needs `steps_ahead=1`."""
+    from django_otp.util import random_hex
+
+    from visits.services.mfa import mfa_enrol
+
+    secret = random_hex(20)
+    return mfa_enrol(user=user, secret=secret, code=totp_code(secret))

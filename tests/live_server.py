@@ -77,8 +77,12 @@ OWN_SETTINGS = frozenset(
         "CALLS_API_URL",
         "RECORDINGS_KEY",
         "MEDIA_ROOT",
+        "MFA_REQUIRED_ROLES",
     }
 )
+# Live servers sign people in with the password alone unless a test asks for two-step sign-in
+# (tests/e2e/test_mfa.py gives its server MFA_REQUIRED_ROLES itself).
+ONE_STEP_SIGN_IN = {"MFA_REQUIRED_ROLES": ""}
 
 
 class ServerDidNotStart(RuntimeError):
@@ -162,6 +166,7 @@ def production_environment(**settings: str) -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        **ONE_STEP_SIGN_IN,
         **settings,
     }
 
@@ -175,6 +180,7 @@ def development_environment(**settings: str) -> dict[str, str]:
         "DEBUG": "true",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "PYTHONUNBUFFERED": "1",
+        **ONE_STEP_SIGN_IN,
         **settings,
     }
 

@@ -7,7 +7,9 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.errors import ApplicationError
 from visits.admin_audit import AccessAuditedAdmin, Action
@@ -38,6 +40,7 @@ from visits.services import (
     user_sync_role_rights,
     working_hours_validate_day,
 )
+from visits.services.mfa import mfa_reset
 
 PERMISSION_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
 
@@ -66,6 +69,13 @@ def delete_selected_users(modeladmin, request, queryset):
     return django_delete_selected(modeladmin, request, queryset)
 
 
+# Devices are the person's own: enrolled in the portal, never made or read here (a TOTP secret
+# in the admin would be a second factor anyone with the admin holds). Staff remove them with
+# the accounts' "Reset two-step sign-in" action.
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     """Accounts, under `visits.services.people.user_may_manage_account`: superusers manage
@@ -74,8 +84,17 @@ class UserAdmin(DjangoUserAdmin):
     own too) read-only, and never see or set is_staff, is_superuser, groups or user
     permissions, nor offer the clinic staff role."""
 
-    list_display = ("username", "first_name", "last_name", "email", "role", "is_active")
+    list_display = (
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "role",
+        "is_active",
+        "two_step_sign_in",
+    )
     list_filter = ("role", "is_active", "is_staff")
+    actions = ("reset_two_step_sign_in",)
     search_fields = ("username", "first_name", "last_name", "email")
     ordering = ("last_name", "first_name", "username")
     fieldsets = (
@@ -105,6 +124,37 @@ class UserAdmin(DjangoUserAdmin):
 
     def _may_manage(self, request, obj) -> bool:
         return obj is None or user_may_manage_account(actor=request.user, target=obj)
+
+    def get_queryset(self, request):
+        enrolled = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).annotate(has_two_step=Exists(enrolled))
+
+    @admin.display(boolean=True, description="Two-step sign-in", ordering="has_two_step")
+    def two_step_sign_in(self, obj) -> bool:
+        return obj.has_two_step
+
+    @admin.action(permissions=["change"], description="Reset two-step sign-in (lost phone)")
+    def reset_two_step_sign_in(self, request, queryset):
+        """Removes the selected people's authenticator app and recovery codes; a role that
+        requires them enrols again at the next sign-in. Refused whole when the selection holds
+        an account this user may not manage."""
+        refused = [u for u in queryset if not user_may_manage_account(actor=request.user, target=u)]
+        if refused:
+            names = ", ".join(sorted(user.username for user in refused))
+            self.message_user(
+                request,
+                f"Nothing was reset: only a superuser resets staff and superusers ({names}).",
+                messages.ERROR,
+            )
+            return
+        for user in queryset:
+            mfa_reset(actor=request.user, user=user)
+        self.message_user(
+            request,
+            f"Two-step sign-in reset for {queryset.count()} account(s): they set it up again "
+            "at their next sign-in (if their role requires it).",
+            messages.SUCCESS,
+        )
 
     # Per account, so the change form, the password form (which asks has_change_permission),
     # the delete page and the bulk delete all follow the rule.

@@ -1,10 +1,13 @@
-"""Read queries over doctors, patients and appointments."""
+"""Read queries over doctors, patients and appointments, and who has which second factor."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.errors import (
     NotFoundError,
@@ -565,3 +568,44 @@ def appointment_require(*, user, appointment: Appointment, capability: Capabilit
         message = _REFUSALS.get(capability, f"A {role.value} cannot {verb} this appointment.")
         raise PermissionDeniedError(message)
     return role
+
+
+# --- Multi-factor sign-in ---------------------------------------------------------------------
+
+
+class MfaSessionState(StrEnum):
+    """Where a signed-in session stands with the second factor (visits.mfa_gate acts on it)."""
+
+    COMPLETE = "complete"  # verified by a device, or no second factor asked of this person
+    ENROL = "enrol"  # their role needs one and they have none yet: enrolment only
+    VERIFY = "verify"  # they have one, but this session never proved it: sign in again
+
+
+def mfa_required_for(user) -> bool:
+    """Whether `user`'s role must have a second factor (MFA_REQUIRED_ROLES); a superuser counts
+    as clinic staff."""
+    roles = set(settings.MFA_REQUIRED_ROLES)
+    return user.role in roles or (user.is_superuser and Role.ADMIN in roles)
+
+
+def mfa_totp_device_of(user) -> TOTPDevice | None:
+    """The authenticator app `user` confirmed, if any (one per person)."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+
+
+def mfa_enrolled(user) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def mfa_recovery_codes_left(user) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+def mfa_session_state(user, *, verified: bool) -> MfaSessionState:
+    """Where `user`'s session stands; `verified`: a device of theirs verified it (behind
+    django_otp's OTPMiddleware, request.user.is_verified())."""
+    if verified:
+        return MfaSessionState.COMPLETE
+    if mfa_enrolled(user):
+        return MfaSessionState.VERIFY
+    return MfaSessionState.ENROL if mfa_required_for(user) else MfaSessionState.COMPLETE

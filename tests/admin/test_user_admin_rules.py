@@ -285,7 +285,7 @@ def test_bulk_delete_of_a_mixed_selection_deletes_nothing(staff_client, accounts
 def test_changelist_offers_the_delete_action_only_through_the_guard(staff_client):
     page = staff_client.get(_url("changelist"))
     actions = dict(page.context["action_form"].fields["action"].choices)
-    assert set(actions) == {"", "delete_selected"}
+    assert set(actions) == {"", "delete_selected", "reset_two_step_sign_in"}
 
 
 @pytest.mark.parametrize("target", TARGETS)

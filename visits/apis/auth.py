@@ -1,6 +1,7 @@
+from django.contrib.auth import user_login_failed
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.response import Response
@@ -13,8 +14,11 @@ from rest_framework_simplejwt.views import (
 )
 
 from clinic import openapi
+from visits import selectors
 from visits.lockout import account_failures_forgive, lockout_message, lockout_seconds
+from visits.mfa_gate import ENROL_FIRST, MFA_ENROLMENT_REQUIRED, MFA_REQUIRED
 from visits.models import User
+from visits.services.mfa import mfa_verify
 
 
 class ProfileJWTScheme(SimpleJWTScheme):
@@ -33,6 +37,31 @@ LOCKED_OUT = OpenApiResponse(
 )
 
 
+SIGN_IN_ERROR = inline_serializer(
+    "SignInError",
+    fields={
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(
+            required=False, help_text="mfa_required, mfa_invalid or mfa_enrolment_required"
+        ),
+    },
+)
+SECOND_FACTOR_MISSING_OR_WRONG = OpenApiResponse(
+    SIGN_IN_ERROR,
+    description=(
+        "Wrong username or password; or, for an account with two-step sign-in, `code` "
+        "`mfa_required` (send `otp`) or `mfa_invalid` (a wrong code: a failed sign-in)."
+    ),
+)
+NOT_ENROLLED = OpenApiResponse(
+    SIGN_IN_ERROR,
+    description=(
+        "`mfa_enrolment_required`: the account's role requires two-step sign-in and it has "
+        "none yet; set it up by signing in to the portal in a browser."
+    ),
+)
+
+
 class SignInLockedOut(APIException):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "locked_out"
@@ -40,6 +69,28 @@ class SignInLockedOut(APIException):
     def __init__(self) -> None:
         super().__init__(lockout_message())
         self.wait = lockout_seconds()  # the exception handler turns it into Retry-After
+
+
+class SecondFactorMissing(AuthenticationFailed):
+    default_detail = "This account signs in with two steps: send the code as `otp`."
+    default_code = MFA_REQUIRED
+
+
+class SecondFactorWrong(AuthenticationFailed):
+    default_detail = "The `otp` code is not right."
+    default_code = "mfa_invalid"
+
+
+class SecondFactorNotEnrolled(APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = ENROL_FIRST
+    default_code = MFA_ENROLMENT_REQUIRED
+
+
+def _with_code(error: APIException) -> APIException:
+    # The body names the case ({"detail", "code"}), so a client knows to ask for the code.
+    error.detail = {"detail": error.detail, "code": error.default_code}
+    return error
 
 
 class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
@@ -50,11 +101,41 @@ class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
         self.fields[self.username_field] = serializers.CharField(
             write_only=True, max_length=User._meta.get_field(User.USERNAME_FIELD).max_length
         )
+        self.fields["otp"] = serializers.CharField(
+            write_only=True,
+            required=False,
+            max_length=32,
+            help_text=(
+                "The code of the account's second factor (its authenticator app's, or a "
+                "recovery code): required for the roles in MFA_REQUIRED_ROLES and for anyone "
+                "who has set up two-step sign-in."
+            ),
+        )
 
     def validate(self, attrs):
         data = super().validate(attrs)
+        self._check_second_factor(attrs.get("otp", ""))
         account_failures_forgive(username=attrs[self.username_field])
         return data
+
+    def _check_second_factor(self, code: str) -> None:
+        """After the password: the code, for whoever has a second factor or must have one."""
+        user = self.user
+        if not selectors.mfa_enrolled(user):
+            if selectors.mfa_required_for(user):
+                raise _with_code(SecondFactorNotEnrolled())
+            return
+        if not code:
+            raise _with_code(SecondFactorMissing())
+        if mfa_verify(user=user, code=code) is None:
+            # A failed sign-in for the lockout, like a wrong password (axes marks the request
+            # when this one locks the account; the view answers 429 then).
+            user_login_failed.send(
+                sender=__name__,
+                credentials={self.username_field: user.get_username()},
+                request=self.context["request"],
+            )
+            raise _with_code(SecondFactorWrong())
 
     @classmethod
     def get_token(cls, user):
@@ -73,7 +154,8 @@ class TokenObtainApi(TokenObtainPairView):
         responses={
             200: TokenPairSerializer,
             400: openapi.BAD_REQUEST,
-            401: openapi.UNAUTHENTICATED,
+            401: SECOND_FACTOR_MISSING_OR_WRONG,
+            403: NOT_ENROLLED,
             429: LOCKED_OUT,
         },
         auth=[],

@@ -232,3 +232,9 @@ class Command(BaseCommand):
         for label, spec in rows:
             self.stdout.write(f"  {spec['username']:<12} {spec['password']:<20} {label}")
         self.stdout.write("Hanako Suzuki's visit with Dr. Tanaka starts in about 5 minutes.")
+        if settings.MFA_REQUIRED_ROLES:
+            roles = ", ".join(settings.MFA_REQUIRED_ROLES)
+            self.stdout.write(
+                f"Two-step sign-in is required for: {roles} (MFA_REQUIRED_ROLES). At the first "
+                "sign-in they set up an authenticator app (TOTP) and keep recovery codes."
+            )
