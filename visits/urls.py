@@ -1,6 +1,6 @@
 from django.urls import path
 
-from visits.views import booking, home
+from visits.views import booking, home, session_timeout
 
 app_name = "portal"
 
@@ -14,4 +14,6 @@ urlpatterns = [
         name="reschedule",
     ),
     path("appointments/<int:appointment_id>/cancel/", booking.cancel, name="cancel"),
+    path("session/", session_timeout.status, name="session-status"),
+    path("session/keep-alive/", session_timeout.keep_alive, name="session-keep-alive"),
 ]
