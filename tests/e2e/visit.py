@@ -27,7 +27,8 @@ CSP_WATCH = """
 window.clinicMeetCspViolations = [];
 document.addEventListener("securitypolicyviolation", (event) => {
   window.clinicMeetCspViolations.push(
-    `${event.effectiveDirective} refused ${event.blockedURI} (${event.sourceFile}:${event.lineNumber})`
+    `${event.effectiveDirective} refused ${event.blockedURI} ` +
+      `(${event.sourceFile}:${event.lineNumber})`
   );
 });
 """

@@ -5,8 +5,8 @@ Referrer-Policy, Cross-Origin-Opener-Policy and nosniff. A new page gets a row i
 Whether the pages really run under the policy is the browser's to say:
 tests/e2e/test_content_security_policy.py."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 from django.test import Client
@@ -48,9 +48,7 @@ PAGES = {
     "staff home": Page("staff", lambda v: "/"),
     "booking: doctors": Page("patient", lambda v: reverse("portal:book")),
     "booking: slots": Page("patient", lambda v: reverse("portal:book-slot", args=[v.doctor_id])),
-    "reschedule": Page(
-        "patient", lambda v: reverse("portal:reschedule", args=[v.id]), status=200
-    ),
+    "reschedule": Page("patient", lambda v: reverse("portal:reschedule", args=[v.id]), status=200),
     "room, patient": Page(
         "patient", lambda v: reverse("rooms:room", args=[v.room_id]), captures=True
     ),
@@ -119,7 +117,7 @@ def answer(request, visit):
 
 
 def test_every_page_has_the_content_security_policy(answer):
-    page, response = answer
+    _, response = answer
     policy = directives(response.get("Content-Security-Policy", ""))
     assert policy == policy | POLICY, response.get("Content-Security-Policy")
     assert not any("unsafe" in sources for sources in policy.values())
@@ -136,7 +134,7 @@ def test_only_the_room_may_use_camera_microphone_and_screen_capture(answer):
 
 
 def test_every_page_keeps_referrers_openers_and_content_types_to_itself(answer):
-    page, response = answer
+    _, response = answer
     assert response.get("Referrer-Policy") == "same-origin"
     assert response.get("Cross-Origin-Opener-Policy") == "same-origin"
     assert response.get("X-Content-Type-Options") == "nosniff"
