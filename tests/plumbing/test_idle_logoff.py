@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import at, bearer, make_appointment
+from tests.factories import at, bearer, make_admin, make_appointment
 from visits import idle_logoff
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +129,13 @@ def test_a_signed_in_page_carries_the_warning_and_the_login_page_does_not(patien
     assert "Stay signed in" in page
     login = Client().get(reverse("login")).content.decode()
     assert "session-timeout" not in login and "data-signed-out" not in login
+
+
+def test_the_admin_signs_out_alike(clock):
+    client = Client()
+    client.force_login(make_admin())
+    assert client.get("/admin/").status_code == 200
+    clock.pass_minutes(15)
+    response = client.get("/admin/visits/appointment/", follow=True)
+    assert response.redirect_chain[-1][0].startswith("/admin/login/")
+    assert "signed out after 15 minutes without activity" in response.content.decode()
