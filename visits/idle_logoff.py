@@ -9,6 +9,7 @@ visit room keeps its session alive while the call is on (that module, asked by t
 """
 
 import time
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.http import HttpRequest
 from django.utils.deprecation import MiddlewareMixin
 
 LAST_ACTIVITY_KEY = "idle_logoff_last_activity"  # in the session: time.time() of the last one
+FIRST_ACTIVITY_KEY = "idle_logoff_first_activity"
 NOT_ACTIVITY_ATTRIBUTE = "idle_logoff_not_activity"
 # The message tag that tells the login page's script a sign-out happened (it clears the
 # browser's unsaved note drafts: static/js/session/note-drafts.js).
@@ -58,8 +60,13 @@ def seconds_left(request: HttpRequest) -> float:
     return max(0.0, last + idle_seconds() - time.time())
 
 
-def note_activity(request: HttpRequest, *, now: float | None = None) -> None:
-    request.session[LAST_ACTIVITY_KEY] = time.time() if now is None else now
+def note_activity(request: HttpRequest, *, now: float) -> None:
+    session = request.session
+    session[LAST_ACTIVITY_KEY] = now
+    # Saving a session would move its end SESSION_COOKIE_AGE past every activity: the end stays
+    # where the first one put it (SESSION_COOKIE_AGE is the longest a sign-in lasts).
+    started = session.setdefault(FIRST_ACTIVITY_KEY, now)
+    session.set_expiry(datetime.fromtimestamp(started + settings.SESSION_COOKIE_AGE, tz=UTC))
 
 
 def _idle_timeout_text() -> str:

@@ -139,3 +139,12 @@ def test_the_admin_signs_out_alike(clock):
     response = client.get("/admin/visits/appointment/", follow=True)
     assert response.redirect_chain[-1][0].startswith("/admin/login/")
     assert "signed out after 15 minutes without activity" in response.content.decode()
+
+
+def test_activity_never_moves_the_end_of_the_sign_in(clock, settings, patient):
+    """SESSION_COOKIE_AGE stays the longest a sign-in lasts, however busy it is."""
+    end = patient.session.get_expiry_date()
+    clock.pass_minutes(10)
+    assert patient.get("/").status_code == 200
+    assert patient.session.get_expiry_date() == end
+    assert abs(end.timestamp() - (1_800_000_000 + settings.SESSION_COOKIE_AGE)) < 1
