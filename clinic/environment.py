@@ -53,6 +53,20 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return number
 
 
+def env_decimal(name: str, default: float, *, minimum: float) -> float:
+    """A number that may have a fractional part ("0.25"), at least `minimum`."""
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}.") from None
+    if not number >= minimum or number == float("inf"):  # NaN fails the comparison
+        raise ImproperlyConfigured(f"{name} must be a number of at least {minimum}, got {value!r}.")
+    return number
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None or value == "":

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from clinic.environment import (
@@ -16,6 +17,7 @@ from clinic.environment import (
     checkout_secret_key,
     env_bool,
     env_choices,
+    env_decimal,
     env_int,
     env_list,
     env_origins,
@@ -75,10 +77,16 @@ INSTALLED_APPS = [
     "rooms.transcripts",
     "django_tasks",
     "django_tasks_db",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Above WhiteNoise and the NUL guard, so static files and early refusals get them too (a
+    # worker's script is governed by its own answer's policy).
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Below WhiteNoise (static files stay cacheable), above everything that reads the request.
     "clinic.middleware.NeverCacheMiddleware",
@@ -91,7 +99,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "visits.mfa_gate.MfaGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After sessions, authentication and messages: it signs out and says why.
+    "visits.idle_logoff.IdleLogoffMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
 ]
 
@@ -224,6 +233,10 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)
+# Automatic logoff (visits/idle_logoff.py): a portal or admin session with no activity this
+# long is signed out; signed-in pages warn a minute before. A decimal is allowed (0.5 is 30 s),
+# which the browser tests use; below 0.1 (6 s) the warning could not be read.
+SESSION_IDLE_MINUTES = env_decimal("SESSION_IDLE_MINUTES", 15, minimum=0.1)
 
 # Sign-in lockout (django-axes) on every entry point: portal, admin and the API's token.
 # Axes' backend comes first, so a locked sign-in is refused before any password is hashed.
@@ -301,6 +314,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The page's script comes from /api/docs/?script (SpectacularSwaggerSplitView), not inline.
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "AppointmentStatusEnum": "visits.models.AppointmentStatus",
@@ -352,6 +366,49 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
     # Only behind a proxy that overwrites this header; otherwise clients could forge HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): nothing but the site's own files runs or loads. No
+# inline script or style anywhere (the room page's config is a JSON data block); a template
+# that ever needs an inline script gives it nonce="{{ request.csp_nonce }}". WebSockets to the
+# site itself are 'self' (CSP Level 3, as Chromium, Firefox and Safari do). blob: media is a
+# recording played from memory; no WASM runs (the MLS bundle is plain JavaScript).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF],
+        "font-src": [SELF],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+    }
+}
+# Powerful features off everywhere; the room page alone may use the camera, the microphone,
+# screen capture and the speaker picker (rooms.views.room, ROOM_PERMISSIONS_POLICY).
+PERMISSIONS_POLICY = {
+    "camera": [],
+    "microphone": [],
+    "display-capture": [],
+    "speaker-selection": [],
+    "geolocation": [],
+    "payment": [],
+    "usb": [],
+    "serial": [],
+    "hid": [],
+    "midi": [],
+    "browsing-topics": [],
+}
+ROOM_PERMISSIONS_POLICY = PERMISSIONS_POLICY | {
+    "camera": "self",
+    "microphone": "self",
+    "display-capture": "self",
+    "speaker-selection": "self",
+}
 
 # --- Video (Cloudflare Calls SFU when configured, peer-to-peer otherwise) --------------------
 

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
+from django_permissions_policy.decorators import permissions_policy_override
 
 from clinic.errors import NotFoundError, NotSignedInError
 from rooms.protocol import page_constants
@@ -17,6 +18,8 @@ from visits.models import AccessLogEntry, AppointmentStatus, Role
 from visits.selectors import room_join_window
 
 
+# The one page that may use the camera, the microphone and screen capture (Permissions-Policy).
+@permissions_policy_override(settings.ROOM_PERMISSIONS_POLICY)
 @login_required
 def room(request: HttpRequest, room_id) -> HttpResponse:
     try:

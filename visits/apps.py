@@ -16,4 +16,4 @@ class VisitsConfig(AppConfig):
     def ready(self) -> None:
         # Permissions exist only once migrate has run, so the staff group is refreshed then.
         post_migrate.connect(_sync_clinic_staff_group, sender=self)
-        from visits import signals  # noqa: F401  (connects the receivers)
+        from visits import idle_logoff, signals  # noqa: F401  (connects the receivers)

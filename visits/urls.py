@@ -1,6 +1,6 @@
 from django.urls import path
 
-from visits.views import booking, home, record
+from visits.views import booking, home, record, session_timeout
 
 app_name = "portal"
 
@@ -16,4 +16,6 @@ urlpatterns = [
     path("appointments/<int:appointment_id>/cancel/", booking.cancel, name="cancel"),
     path("record/", record.record_print, name="record"),
     path("record/download/", record.record_download, name="record-download"),
+    path("session/", session_timeout.status, name="session-status"),
+    path("session/keep-alive/", session_timeout.keep_alive, name="session-keep-alive"),
 ]

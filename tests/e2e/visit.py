@@ -21,6 +21,22 @@ FRAMES_DECODED = """async () => {
   return frames;
 }"""
 TIMEOUT = 30_000
+# Every page the tests sign in to notes what the Content-Security-Policy refused: the document's
+# securitypolicyviolation events, and Chromium's console report (which workers' refusals reach).
+CSP_WATCH = """
+window.clinicMeetCspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.clinicMeetCspViolations.push(
+    `${event.effectiveDirective} refused ${event.blockedURI} ` +
+      `(${event.sourceFile}:${event.lineNumber})`
+  );
+});
+"""
+
+
+def csp_violations(page) -> list[str]:
+    """What the policy refused on this page since it loaded, and in its console since sign-in."""
+    return page.evaluate("() => window.clinicMeetCspViolations") + page.csp_console
 
 
 def join_as_doctor_and_patient(browser, base):
@@ -87,7 +103,15 @@ def frames_grow(page, by: int = 5):
 
 def sign_in(browser, base: str, username: str, password: str):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(CSP_WATCH)
     page = context.new_page()
+    page.csp_console = []
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text and page.csp_console.append(message.text)
+        ),
+    )
     page.on("pageerror", lambda error: print(f"[{username}] page error: {error}"))
     page.on(
         "console",

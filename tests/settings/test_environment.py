@@ -128,6 +128,8 @@ def test_cache_channel_layer_and_room_state_keep_their_keys_apart_in_one_redis()
         ({"DEBUG": "maybe"}, "DEBUG", "true or false"),
         ({"CSRF_TRUSTED_ORIGINS": "clinic.example.org"}, "CSRF_TRUSTED_ORIGINS", "https://"),
         ({"CALLS_APP_ID": "abc"}, "CALLS_APP_SECRET", "go together"),
+        ({"SESSION_IDLE_MINUTES": "a quarter"}, "SESSION_IDLE_MINUTES", "must be a number"),
+        ({"SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES", "at least 0.1"),
     ],
 )
 def test_invalid_values_stop_start_up_naming_the_variable(env, variable, explanation):

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from clinic.environment import env_bool, env_int, env_list, env_origins, env_url
+from clinic.environment import env_bool, env_decimal, env_int, env_list, env_origins, env_url
 
 
 def test_readers_fall_back_to_defaults(monkeypatch):
@@ -34,3 +34,16 @@ def test_sqlite_urls_need_a_path_not_a_host(monkeypatch):
     monkeypatch.setenv("CM_TEST", "postgres:///")
     with pytest.raises(ImproperlyConfigured, match="CM_TEST must name a host"):
         env_url("CM_TEST", None, schemes={"postgres"})
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("15", 15.0), (" 0.25 ", 0.25), ("", 15.0)])
+def test_decimals(monkeypatch, raw, expected):
+    monkeypatch.setenv("CM_TEST", raw)
+    assert env_decimal("CM_TEST", 15, minimum=0.1) == expected
+
+
+@pytest.mark.parametrize("raw", ["0.05", "-1", "nan", "inf", "soon"])
+def test_decimals_out_of_range_or_not_numbers_stop_start_up(monkeypatch, raw):
+    monkeypatch.setenv("CM_TEST", raw)
+    with pytest.raises(ImproperlyConfigured, match="CM_TEST"):
+        env_decimal("CM_TEST", 15, minimum=0.1)

@@ -48,6 +48,8 @@ PAGES = {
     "admin chat": ("staff", lambda v: "/admin/rooms/chatmessage/"),
     "admin notes": ("staff", lambda v: "/admin/visits/visitnote/"),
     "health check": (None, lambda v: "/healthz"),
+    "session status (the logoff warning's question)": ("patient", lambda v: "/session/"),
+    "API docs' script": ("patient", lambda v: "/api/docs/?script="),
 }
 
 API = {

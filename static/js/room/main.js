@@ -28,6 +28,7 @@ import { WAITING, othersIn, sentAwayAndGone, visitStarted } from "./roster.js";
 import { RoomSocket } from "./socket.js";
 import { watchConnection } from "./stats.js";
 import { StatusView } from "./status.js";
+import { noteDraftKey } from "../session/note-drafts.js";
 import { installTestHook } from "./test-hook.js";
 import { createTransport } from "./transport.js";
 import { enterWaitingRoom, showWaitingFor } from "./waiting.js";
@@ -157,6 +158,9 @@ class Room {
 
   async join() {
     $("join-button").disabled = true;
+    // From here until the page leaves the visit (the waiting room too) the page keeps the
+    // portal session alive: the automatic logoff never ends a visit (static/js/session/).
+    document.body.dataset.inVisit = "true";
     const local = this.precall.finish();
     sessionStorage.setItem(
       joinedKey,
@@ -306,6 +310,7 @@ class Room {
   end(reason) {
     if (this.ended) return; // closing our own socket reports back here; keep the first reason
     this.ended = true;
+    delete document.body.dataset.inVisit;
     sessionStorage.removeItem(joinedKey);
     this.recorder?.stop(); // its last chunk still goes up while this page stays open
     this.transcriber?.stop({ drop: true });
@@ -336,7 +341,7 @@ if (config.notesUrl) {
     status: $("notes-status"),
     reloadButton: $("notes-reload"),
     url: config.notesUrl,
-    storageKey: `clinic-meet:note:${config.appointmentId}`,
+    storageKey: noteDraftKey(config.appointmentId),
     signing: { button: $("notes-sign"), signature: $("note-signature-slot"), url: config.noteSignUrl },
     addenda: {
       form: $("addendum-form"),

@@ -25,7 +25,7 @@ export function canRecord() {
 // hidden tab, a worker's do not, so the composite keeps its frame rate behind another tab.
 // The worker sends the next tick only once the page has handled the last one, so a busy page
 // skips frames rather than piling up ticks it cannot keep up with.
-const TICK_WORKER = "onmessage = ({ data }) => setTimeout(() => postMessage(0), data);";
+const TICK_WORKER_URL = new URL("./tick-worker.js", import.meta.url);
 
 function startTicking(intervalMs, tick) {
   const run = () => {
@@ -34,10 +34,8 @@ function startTicking(intervalMs, tick) {
     return Math.max(0, intervalMs - (performance.now() - started));
   };
   try {
-    const url = URL.createObjectURL(new Blob([TICK_WORKER], { type: "text/javascript" }));
-    const worker = new Worker(url);
+    const worker = new Worker(TICK_WORKER_URL);
     worker.onmessage = () => {
-      URL.revokeObjectURL(url); // it runs: its script is loaded
       worker.postMessage(run());
     };
     worker.postMessage(intervalMs);
