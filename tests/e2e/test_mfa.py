@@ -12,7 +12,7 @@ import pytest
 from django_otp.oath import TOTP
 
 from tests.e2e.conftest import _start_clinic
-from tests.e2e.visit import TIMEOUT, screenshot
+from tests.e2e.visit import TIMEOUT, csp_violations, screenshot, watched_page
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def test_a_doctor_enrols_signs_in_with_a_code_and_a_recovery_code_works_once(
     clinic_with_mfa, browser
 ):
     base = clinic_with_mfa
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page = watched_page(browser, "dr.tanaka")
     errors = []
     page.on("pageerror", lambda error: errors.append(error))
 
@@ -99,14 +99,16 @@ def test_a_doctor_enrols_signs_in_with_a_code_and_a_recovery_code_works_once(
     assert "That code is not right" in page.text_content("#code-errors")
     assert page.url == f"{base}/accounts/login/code/"
     assert errors == []
+    assert csp_violations(page) == []  # sign-in, enrolment's QR code, recovery codes
 
 
 def test_clinic_staff_enrol_on_their_way_to_the_admin(clinic_with_mfa, browser):
     base = clinic_with_mfa
-    page = browser.new_context().new_page()
+    page = watched_page(browser, "admin")
     _password_step(page, base, "admin", "clinic-admin-demo", path="/admin/login/")
     page.wait_for_url(re.compile(r"/accounts/two-step/set-up/"), timeout=TIMEOUT)
     _enrol(page)
     page.click("#recovery-codes-done")
     page.wait_for_url(f"{base}/admin/", timeout=TIMEOUT)
     assert page.locator("#site-name").text_content().strip() == "Clinic Meet administration"
+    assert csp_violations(page) == []

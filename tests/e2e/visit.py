@@ -101,7 +101,9 @@ def frames_grow(page, by: int = 5):
     wait_until(page, f"async () => (await ({FRAMES_DECODED})()) >= {first + by}")
 
 
-def sign_in(browser, base: str, username: str, password: str):
+def watched_page(browser, name: str):
+    """A page of a context of its own that notes what the policy refuses (csp_violations) and
+    prints its errors and warnings, labelled with `name`."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.add_init_script(CSP_WATCH)
     page = context.new_page()
@@ -112,14 +114,19 @@ def sign_in(browser, base: str, username: str, password: str):
             "Content Security Policy" in message.text and page.csp_console.append(message.text)
         ),
     )
-    page.on("pageerror", lambda error: print(f"[{username}] page error: {error}"))
+    page.on("pageerror", lambda error: print(f"[{name}] page error: {error}"))
     page.on(
         "console",
         lambda message: (
             message.type in {"warning", "error"}
-            and print(f"[{username}] console {message.type}: {message.text}")
+            and print(f"[{name}] console {message.type}: {message.text}")
         ),
     )
+    return page
+
+
+def sign_in(browser, base: str, username: str, password: str):
+    page = watched_page(browser, username)
     page.goto(f"{base}/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)

@@ -63,6 +63,16 @@ PAGES = {
     ),
     "transcript": Page("doctor", lambda v: reverse("transcripts:visit-transcript", args=[v.id])),
     "session status": Page("patient", lambda v: reverse("portal:session-status")),
+    "two-step sign-in: code step (none pending: to sign-in)": Page(
+        None, lambda v: reverse("login-code"), status=302
+    ),
+    "two-step sign-in: overview": Page("patient", lambda v: reverse("mfa")),
+    "two-step sign-in: set-up (QR code)": Page("patient", lambda v: reverse("mfa-enrol")),
+    "record: print view": Page("patient", lambda v: reverse("portal:record")),
+    "record: FHIR download": Page("patient", lambda v: reverse("portal:record-download")),
+    "record: API export": Page(
+        "patient", lambda v: f"/api/patients/{v.patient_id}/export/", api=True
+    ),
     "404 page": Page("patient", lambda v: "/book/999999/", status=404),
     "400 page (NUL)": Page("patient", lambda v: "/?q=%00", status=400),
     "admin login": Page(None, lambda v: "/admin/login/"),
