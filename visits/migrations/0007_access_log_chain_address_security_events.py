@@ -1,0 +1,72 @@
+
+import django.db.models.deletion
+import django.utils.timezone
+import visits.models.records
+from django.db import migrations, models
+
+from visits.services.access_log import CHAINED_FIELDS, chain_hash, entry_payload
+
+
+def chain_existing_entries(apps, schema_editor):
+    """The entries written before the chain: chained in id order, as if appended so."""
+    AccessLogEntry = apps.get_model("visits", "AccessLogEntry")
+    prev_hash = ""
+    rows = AccessLogEntry.objects.order_by("pk").values("pk", *CHAINED_FIELDS)
+    for row in rows.iterator(chunk_size=2000):
+        entry_hash = chain_hash(prev_hash, entry_payload(row))
+        AccessLogEntry.objects.filter(pk=row["pk"]).update(
+            prev_hash=prev_hash, entry_hash=entry_hash
+        )
+        prev_hash = entry_hash
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('visits', '0006_alter_accesslogentry_what'),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name='accesslogentry',
+            name='address',
+            field=models.GenericIPAddressField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='accesslogentry',
+            name='entry_hash',
+            field=visits.models.records.ChainHashField(default='', editable=False, max_length=64),
+            preserve_default=False,
+        ),
+        migrations.AddField(
+            model_name='accesslogentry',
+            name='prev_hash',
+            field=visits.models.records.ChainHashField(blank=True, editable=False, max_length=64),
+        ),
+        migrations.AddField(
+            model_name='accesslogentry',
+            name='username',
+            field=models.CharField(blank=True, max_length=150),
+        ),
+        migrations.AlterField(
+            model_name='accesslogentry',
+            name='accessed_at',
+            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+        ),
+        migrations.AlterField(
+            model_name='accesslogentry',
+            name='action',
+            field=models.CharField(choices=[('view', 'View'), ('list', 'List'), ('create', 'Create'), ('update', 'Update'), ('addendum', 'Addendum'), ('play', 'Play'), ('download', 'Download'), ('export', 'Export'), ('delete', 'Delete'), ('expire', 'Expire'), ('signed_in', 'Signed in'), ('sign_in_failed', 'Sign-in failed'), ('locked_out', 'Locked out'), ('signed_out', 'Signed out'), ('refused', 'Permission refused'), ('mfa_enrolled', 'MFA enrolled'), ('mfa_verified', 'MFA verified'), ('mfa_failed', 'MFA failed'), ('mfa_recovery_code_used', 'MFA recovery code used'), ('mfa_reset', 'MFA reset')], max_length=32),
+        ),
+        migrations.AlterField(
+            model_name='accesslogentry',
+            name='appointment',
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='visits.appointment'),
+        ),
+        migrations.AlterField(
+            model_name='accesslogentry',
+            name='what',
+            field=models.CharField(choices=[('chart', 'Chart'), ('appointment', 'Appointment'), ('note', 'Visit note'), ('note_history', 'Visit note history'), ('chat', 'Chat'), ('recording', 'Recording'), ('transcript', 'Transcript'), ('draft_note', 'Draft note (AI)'), ('access_log', 'Access log'), ('account', 'Account (security event)')], max_length=16),
+        ),
+        migrations.RunPython(chain_existing_entries, migrations.RunPython.noop),
+    ]
