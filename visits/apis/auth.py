@@ -14,7 +14,8 @@ from rest_framework_simplejwt.views import (
 
 from clinic import openapi
 from visits.lockout import account_failures_forgive, lockout_message, lockout_seconds
-from visits.models import User
+from visits.models import AccessLogEntry, User
+from visits.services.access_log import record_security_event, request_address
 
 
 class ProfileJWTScheme(SimpleJWTScheme):
@@ -54,6 +55,13 @@ class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
     def validate(self, attrs):
         data = super().validate(attrs)
         account_failures_forgive(username=attrs[self.username_field])
+        # Django's user_logged_in is the portal's and the admin's; a token is issued here.
+        record_security_event(
+            event=AccessLogEntry.Event.SIGNED_IN,
+            user=self.user,
+            channel=AccessLogEntry.Channel.API,
+            address=request_address(self.context.get("request")),
+        )
         return data
 
     @classmethod

@@ -93,6 +93,15 @@ class ChainHashField(models.CharField):
     db_returning = True
 
 
+class AccessLogQuerySet(models.QuerySet):
+    def health_data(self):
+        """The reads and writes of health data, without the security events."""
+        return self.exclude(what=AccessLogEntry.What.ACCOUNT)
+
+    def security_events(self):
+        return self.filter(what=AccessLogEntry.What.ACCOUNT)
+
+
 class AccessLogEntry(models.Model):
     """One read or write of health data, or one security event (a sign-in, a failed one, a
     lockout, a refusal, an MFA step): who (and as what), whose, what, how, through what, from
@@ -199,6 +208,8 @@ class AccessLogEntry(models.Model):
     # first row), so an edit, deletion or reordering breaks it (visits.services.access_log).
     prev_hash = ChainHashField(max_length=64, blank=True, editable=False)
     entry_hash = ChainHashField(max_length=64, editable=False)
+
+    objects = AccessLogQuerySet.as_manager()
 
     class Meta:
         ordering = ["-accessed_at", "-pk"]
