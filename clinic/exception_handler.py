@@ -13,7 +13,12 @@ from clinic.errors import ApplicationError, NotYoursError, PermissionDeniedError
 # 403, or another's record answered as a 404). The access log listens (visits.signals): clinic
 # does not know about visits.
 access_refused = Signal()
-REFUSALS = (NotYoursError, PermissionDeniedError, DjangoPermissionDenied, exceptions.PermissionDenied)
+REFUSALS = (
+    NotYoursError,
+    PermissionDeniedError,
+    DjangoPermissionDenied,
+    exceptions.PermissionDenied,
+)
 
 
 def api_exception_handler(error: Exception, context: dict) -> Response | None:

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from visits.models import AccessLogEntry, Appointment, Patient
-from visits.services import record_access
+from visits.services import record_access, request_address
 
 Action, Channel = AccessLogEntry.Action, AccessLogEntry.Channel
 
@@ -29,6 +29,7 @@ class AccessAuditedAdmin(admin.ModelAdmin):
             what=self.audit_what,
             action=action,
             channel=Channel.ADMIN,
+            address=request_address(request),
             patient=patient,
             appointment=appointment,
             record=label if obj is None else f"{label} {obj.pk}",

@@ -67,5 +67,6 @@ class PatientChartApi(APIView):
             what=AccessLogEntry.What.CHART,
             action=AccessLogEntry.Action.VIEW,
             channel=AccessLogEntry.Channel.API,
+            address=services.request_address(request),
         )
         return Response(self.PatientChartSerializer(patient).data)

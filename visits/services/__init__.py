@@ -1,6 +1,11 @@
 """Writes under the clinic's rules. Callers import from here; one module per concept below."""
 
-from visits.services.access_log import record_access
+from visits.services.access_log import (
+    record_access,
+    record_security_event,
+    request_address,
+    scope_address,
+)
 from visits.services.appointments import (
     OVERLAP_CONSTRAINT,
     TRANSITIONS,
@@ -50,6 +55,9 @@ __all__ = [
     "patient_create",
     "patient_save_with_unique_mrn",
     "record_access",
+    "record_security_event",
+    "request_address",
+    "scope_address",
     "user_account_check_change",
     "user_create",
     "user_credentials_changed",

@@ -21,7 +21,7 @@ from django.db.models import CharField, Func, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
-from visits.lockout import client_address
+from visits.lockout import client_address, forwarded_client_address
 from visits.models import AccessLogEntry, Appointment, Patient, User
 
 # The fields an entry's hash covers, in the order they are serialized: everything it says.
@@ -70,7 +70,9 @@ def sqlite_register_chain_hash(sender, connection, **kwargs) -> None:
     """connection_created receiver: gives SQLite the SHA-256 that PostgreSQL has built in."""
     if connection.vendor == "sqlite":
         connection.connection.create_function(
-            SQLITE_SHA256, 1, lambda text: hashlib.sha256(text.encode()).hexdigest(),
+            SQLITE_SHA256,
+            1,
+            lambda text: hashlib.sha256(text.encode()).hexdigest(),
             deterministic=True,
         )
 
@@ -123,6 +125,20 @@ def request_address(request: HttpRequest | None) -> str:
     if request is None:
         return ""
     return client_address(request) or ""
+
+
+def scope_address(scope: Mapping) -> str:
+    """`request_address` for an ASGI scope (a WebSocket): its peer, or the address the last
+    trusted proxy put in X-Forwarded-For, as for HTTP."""
+    client = scope.get("client")
+    forwarded = [value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"]
+    return (
+        forwarded_client_address(
+            remote=client[0] if client else None,
+            forwarded=b",".join(forwarded).decode("latin-1") if forwarded else None,
+        )
+        or ""
+    )
 
 
 def record_access(

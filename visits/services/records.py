@@ -35,6 +35,7 @@ def visit_note_save(
     sections: dict[str, str],
     base_version: int,
     channel: str = Channel.API,
+    address: str = "",
 ) -> VisitNote:
     """Save the SOAP note of a visit, for its doctor, while the visit is not completed.
     `base_version` is the version the editor started from: if someone saved since, nothing is
@@ -76,12 +77,13 @@ def visit_note_save(
             action=Action.CREATE if note.version == 1 else Action.UPDATE,
             channel=channel,
             appointment=appointment,
+            address=address,
         )
     return note
 
 
 def visit_note_addendum_add(
-    *, user: User, appointment_id: int, text: str, channel: str = Channel.API
+    *, user: User, appointment_id: int, text: str, channel: str = Channel.API, address: str = ""
 ) -> VisitNoteAddendum:
     """Add a dated, unchangeable addendum to a completed visit's note, for its doctor."""
     text = text.strip()
@@ -103,5 +105,6 @@ def visit_note_addendum_add(
             action=Action.ADDENDUM,
             channel=channel,
             appointment=appointment,
+            address=address,
         )
     return addendum
