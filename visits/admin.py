@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 
 from clinic.errors import ApplicationError
-from visits.admin_audit import AccessAuditedAdmin, Action
+from visits.admin_audit import AccessAuditedAdmin, AccessLogExportAdmin, Action
 from visits.models import (
     AccessLogEntry,
     Allergy,
@@ -494,9 +494,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class AccessLogKindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [("health_data", "Health data"), ("security", "Security events")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "health_data":
+            return queryset.health_data()
+        if self.value() == "security":
+            return queryset.security_events()
+        return queryset
+
+
 @admin.register(AccessLogEntry)
-class AccessLogEntryAdmin(ReadOnlyAdmin):
-    """Append-only: nobody, superusers included, adds, changes or deletes an entry here."""
+class AccessLogEntryAdmin(AccessLogExportAdmin, ReadOnlyAdmin):
+    """Append-only: nobody, superusers included, adds, changes or deletes an entry here (and
+    the database refuses it too: the chain would show it). Staff filter it and export it."""
 
     list_display = (
         "accessed_at",
@@ -506,14 +522,17 @@ class AccessLogEntryAdmin(ReadOnlyAdmin):
         "what",
         "patient",
         "channel",
+        "address",
         "appointment",
         "record",
     )
     list_filter = (
+        AccessLogKindFilter,
         "channel",
         "what",
         "action",
         "viewer_role",
+        ("viewer", admin.RelatedOnlyFieldListFilter),
         ("accessed_at", admin.DateFieldListFilter),
     )
     search_fields = (
@@ -521,6 +540,8 @@ class AccessLogEntryAdmin(ReadOnlyAdmin):
         "patient__user__last_name",
         "viewer__username",
         "viewer__last_name",
+        "username",
+        "=address",
     )
     list_select_related = ("viewer", "patient__user", "appointment__doctor")
     date_hierarchy = "accessed_at"

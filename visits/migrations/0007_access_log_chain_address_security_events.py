@@ -20,6 +20,42 @@ def chain_existing_entries(apps, schema_editor):
         prev_hash = entry_hash
 
 
+# Rows are never changed: the database refuses an UPDATE of the log on both backends, and on
+# PostgreSQL a DELETE too. SQLite (development, tests) leaves deletion to the chain, since
+# Django's test flush empties tables with DELETE. TRUNCATE and a superuser's
+# session_replication_role = replica still get past the trigger: that is what the chain is for.
+APPEND_ONLY = "visits_accesslogentry_append_only"
+POSTGRESQL_APPEND_ONLY = f"""
+CREATE FUNCTION {APPEND_ONLY}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'The access log is append-only: % refused', TG_OP;
+END $$;
+CREATE TRIGGER {APPEND_ONLY} BEFORE UPDATE OR DELETE ON visits_accesslogentry
+    FOR EACH ROW EXECUTE FUNCTION {APPEND_ONLY}();
+"""
+SQLITE_APPEND_ONLY = f"""
+CREATE TRIGGER {APPEND_ONLY} BEFORE UPDATE ON visits_accesslogentry
+BEGIN
+    SELECT RAISE(ABORT, 'The access log is append-only: UPDATE refused');
+END;
+"""
+
+
+def append_only_add(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    sql = {"postgresql": POSTGRESQL_APPEND_ONLY, "sqlite": SQLITE_APPEND_ONLY}.get(vendor)
+    if sql:
+        schema_editor.execute(sql, params=None)  # no parameters: its "%" is PL/pgSQL's
+
+
+def append_only_remove(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP TRIGGER {APPEND_ONLY} ON visits_accesslogentry")
+        schema_editor.execute(f"DROP FUNCTION {APPEND_ONLY}()")
+    elif schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute(f"DROP TRIGGER {APPEND_ONLY}")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -69,4 +105,5 @@ class Migration(migrations.Migration):
             field=models.CharField(choices=[('chart', 'Chart'), ('appointment', 'Appointment'), ('note', 'Visit note'), ('note_history', 'Visit note history'), ('chat', 'Chat'), ('recording', 'Recording'), ('transcript', 'Transcript'), ('draft_note', 'Draft note (AI)'), ('access_log', 'Access log'), ('account', 'Account (security event)')], max_length=16),
         ),
         migrations.RunPython(chain_existing_entries, migrations.RunPython.noop),
+        migrations.RunPython(append_only_add, append_only_remove),
     ]
