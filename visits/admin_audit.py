@@ -4,7 +4,8 @@ The access log's own admin exports what its filters select as CSV (`AccessLogExp
 
 A model admin mixes in `AccessAuditedAdmin`, names what it shows (`audit_what`) and, for its
 change page, whose record an object is (`audit_subject`). A list page is one entry naming the
-model; a change page is one entry per object shown (and one per change saved).
+model; a change page is one entry per object shown (and one per object added, changed or
+deleted).
 """
 
 import csv
@@ -62,6 +63,20 @@ class AccessAuditedAdmin(admin.ModelAdmin):
     def response_change(self, request, obj):
         self._audit(request, Action.UPDATE, obj)
         return super().response_change(request, obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self._audit(request, Action.CREATE, obj)
+        return super().response_add(request, obj, post_url_continue)
+
+    # Logged before the row goes (it names it), in the delete's transaction where there is one.
+    def delete_model(self, request, obj):
+        self._audit(request, Action.DELETE, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, Action.DELETE, obj)
+        super().delete_queryset(request, queryset)
 
 
 # The access log's CSV export: the changelist's filters and search, in chain (id) order, read in
