@@ -8,7 +8,7 @@ from django.dispatch import receiver
 from clinic.exception_handler import access_refused
 from visits.models import AccessLogEntry, User
 from visits.services import user_credentials_changed, user_sign_out_everywhere
-from visits.services.access_log import record_security_event, request_address, request_channel
+from visits.services.access_log import record_request_security_event
 
 Event = AccessLogEntry.Event
 
@@ -45,42 +45,35 @@ def _user_deleted(sender, instance: User, **kwargs):
 # The security events of the access log, whichever surface signs in (portal, admin, API token).
 
 
-def _security_event(event: str, request, *, user=None, username: str = "", record: str = ""):
-    channel = request_channel(request) if request is not None else AccessLogEntry.Channel.SYSTEM
-    record_security_event(
-        event=event,
-        channel=channel,
-        user=user,
-        username=username,
-        address=request_address(request),
-        record=record,
-    )
-
-
 @receiver(user_logged_in, dispatch_uid="visits.audit_signed_in")
 def _audit_signed_in(sender, request, user, **kwargs):
-    _security_event(Event.SIGNED_IN, request, user=user)
+    record_request_security_event(event=Event.SIGNED_IN, request=request, user=user)
 
 
 @receiver(user_logged_out, dispatch_uid="visits.audit_signed_out")
 def _audit_signed_out(sender, request, user, **kwargs):
     if user is not None:  # signing out while signed out is nothing to log
-        _security_event(Event.SIGNED_OUT, request, user=user)
+        record_request_security_event(event=Event.SIGNED_OUT, request=request, user=user)
 
 
 @receiver(user_login_failed, dispatch_uid="visits.audit_sign_in_failed")
 def _audit_sign_in_failed(sender, credentials, request=None, **kwargs):
     username = str(credentials.get(User.USERNAME_FIELD, ""))[:150]
-    _security_event(Event.SIGN_IN_FAILED, request, username=username)
+    record_request_security_event(event=Event.SIGN_IN_FAILED, request=request, username=username)
 
 
 @receiver(user_locked_out, dispatch_uid="visits.audit_locked_out")
 def _audit_locked_out(sender, request, username, ip_address, **kwargs):
-    _security_event(Event.LOCKED_OUT, request, username=str(username or "")[:150])
+    record_request_security_event(
+        event=Event.LOCKED_OUT, request=request, username=str(username or "")[:150]
+    )
 
 
 @receiver(access_refused, dispatch_uid="visits.audit_refused")
 def _audit_refused(sender, request, error, **kwargs):
-    _security_event(
-        Event.REFUSED, request, user=request.user, record=f"{request.method} {request.path}"
+    record_request_security_event(
+        event=Event.REFUSED,
+        request=request,
+        user=request.user,
+        record=f"{request.method} {request.path}",
     )

@@ -161,3 +161,19 @@ def test_a_writer_waits_for_the_one_holding_the_head_so_the_chain_never_forks():
     second = AccessLogEntry.objects.get(record="second")
     assert second.prev_hash == first.entry_hash
     assert chain_verify().broken_at is None
+
+
+@pytest.mark.parametrize(("path", "channel"), [("/admin/login/", "admin"), ("/login/", "portal")])
+def test_an_mfa_step_is_logged_with_the_requests_channel_and_address(rf, visit, path, channel):
+    from visits.services import record_request_security_event
+
+    user = visit.doctor.user
+    request = rf.post(path, REMOTE_ADDR="192.0.2.30")
+    entry = record_request_security_event(event=Event.MFA_VERIFIED, request=request, user=user)
+    assert (entry.action, entry.viewer, entry.username, entry.channel, entry.address) == (
+        "mfa_verified",
+        user,
+        user.username,
+        channel,
+        "192.0.2.30",
+    )

@@ -2,6 +2,7 @@
 
 from visits.services.access_log import (
     record_access,
+    record_request_security_event,
     record_security_event,
     request_address,
     scope_address,
@@ -55,6 +56,7 @@ __all__ = [
     "patient_create",
     "patient_save_with_unique_mrn",
     "record_access",
+    "record_request_security_event",
     "record_security_event",
     "request_address",
     "scope_address",

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import CharField, Func, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.urls import reverse
 
 from visits.lockout import client_address, forwarded_client_address
 from visits.models import AccessLogEntry, Appointment, Patient, User
@@ -181,6 +182,8 @@ def request_channel(request: HttpRequest) -> str:
     match = getattr(request, "resolver_match", None)
     if match is not None and "admin" in match.namespaces:
         return AccessLogEntry.Channel.ADMIN
+    if match is None and request.path.startswith(reverse("admin:index")):
+        return AccessLogEntry.Channel.ADMIN  # not routed yet (a middleware's event)
     if request.path.startswith("/api/"):
         return AccessLogEntry.Channel.API
     return AccessLogEntry.Channel.PORTAL
@@ -211,6 +214,28 @@ def record_security_event(
             record=record[:100],
             address=address or None,
         )
+    )
+
+
+def record_request_security_event(
+    *,
+    event: str,
+    request: HttpRequest | None,
+    user: User | None = None,
+    username: str = "",
+    record: str = "",
+) -> AccessLogEntry:
+    """`record_security_event` for what happened in an HTTP request (a sign-in, an MFA step):
+    the channel and the address are the request's. No request (a shell's login()) is the
+    system's channel, with no address."""
+    channel = request_channel(request) if request is not None else AccessLogEntry.Channel.SYSTEM
+    return record_security_event(
+        event=event,
+        channel=channel,
+        user=user,
+        username=username,
+        address=request_address(request),
+        record=record,
     )
 
 
