@@ -102,13 +102,16 @@ def _append(entry: AccessLogEntry) -> AccessLogEntry:
     payload = entry_payload({name: getattr(entry, name) for name in CHAINED_FIELDS})
     entry.prev_hash = head
     entry.entry_hash = _Sha256Hex(head, Value(payload))
-    with transaction.atomic(savepoint=False):
-        if connection.vendor == "postgresql":
-            # Held to the end of the transaction, so the insert below (a statement of its own,
-            # hence a snapshot taken after the lock) sees the head the last writer committed.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+    if connection.vendor != "postgresql":
+        # SQLite: the insert takes the write lock before it reads the head; it needs no more.
         entry.save(force_insert=True)  # the hashes come back through RETURNING
+        return entry
+    with transaction.atomic(savepoint=False):
+        # Held to the end of the transaction, so the insert below (a statement of its own,
+        # hence a snapshot taken after the lock) sees the head the last writer committed.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        entry.save(force_insert=True)
     return entry
 
 
