@@ -511,8 +511,9 @@ class AccessLogKindFilter(admin.SimpleListFilter):
 
 @admin.register(AccessLogEntry)
 class AccessLogEntryAdmin(AccessLogExportAdmin, ReadOnlyAdmin):
-    """Append-only: nobody, superusers included, adds, changes or deletes an entry here (and
-    the database refuses it too: the chain would show it). Staff filter it and export it."""
+    """Append-only: nobody, superusers included, adds, changes or deletes an entry here (the
+    database refuses an UPDATE too, and verify_audit_log finds any change). Staff filter it and
+    export what they filtered (AccessLogExportAdmin)."""
 
     list_display = (
         "accessed_at",
