@@ -43,8 +43,8 @@ from rooms.transcripts.services.consent import (
     TranscriptionLiveError,
     TranscriptionOverError,
 )
-from visits.models import Role
-from visits.services import user_sockets_group
+from visits.models import AccessLogEntry, Role
+from visits.services import record_security_event, scope_address, user_sockets_group
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,22 @@ def closed_by(error: ApplicationError) -> RoomClosed:
         if isinstance(error, error_type):
             return RoomClosed(code, error.message)
     raise error
+
+
+_security_event = database_sync_to_async(record_security_event)
+
+
+async def refusal_record(scope: dict, refused: ApplicationError) -> None:
+    """A socket was refused a room it may not enter (not a missing or closed one): a permission
+    refusal in the access log, as the API's are (clinic.exception_handler)."""
+    if isinstance(refused, (NotYoursError, PermissionDeniedError)):
+        await _security_event(
+            event=AccessLogEntry.Event.REFUSED,
+            channel=AccessLogEntry.Channel.VISIT_ROOM,
+            user=scope["user"],
+            address=scope_address(scope),
+            record=f"WEBSOCKET {scope['path']}",
+        )
 
 
 class RoomSweeps:
@@ -217,6 +233,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 user=self.scope["user"], room_id=self.scope["url_route"]["kwargs"]["room_id"]
             )
         except ApplicationError as refused:
+            await refusal_record(self.scope, refused)  # logged before the client hears
             await self._close(closed_by(refused))
             return
         # Told to close when the user's credentials change (visits.services.credentials);

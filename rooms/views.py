@@ -44,6 +44,7 @@ def room(request: HttpRequest, room_id) -> HttpResponse:
             what=AccessLogEntry.What.CHART,
             action=AccessLogEntry.Action.VIEW,
             channel=AccessLogEntry.Channel.VISIT_ROOM,
+            address=services.request_address(request),
         )
         previous_visits = list(
             selectors.patient_previous_visits(patient=patient, before=appointment.start)
@@ -58,6 +59,7 @@ def room(request: HttpRequest, room_id) -> HttpResponse:
                     what=AccessLogEntry.What.TRANSCRIPT,
                     action=AccessLogEntry.Action.VIEW,
                     channel=AccessLogEntry.Channel.VISIT_ROOM,
+                    address=services.request_address(request),
                     record=f"{len(visit.sidebar_transcript)} segments, in the sidebar",
                 )
         note = selectors.visit_note_for(appointment=appointment)

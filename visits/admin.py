@@ -12,7 +12,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.errors import ApplicationError
-from visits.admin_audit import AccessAuditedAdmin, Action
+from visits.admin_audit import AccessAuditedAdmin, AccessLogExportAdmin, Action
 from visits.models import (
     AccessLogEntry,
     Allergy,
@@ -544,9 +544,26 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class AccessLogKindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [("health_data", "Health data"), ("security", "Security events")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "health_data":
+            return queryset.health_data()
+        if self.value() == "security":
+            return queryset.security_events()
+        return queryset
+
+
 @admin.register(AccessLogEntry)
-class AccessLogEntryAdmin(ReadOnlyAdmin):
-    """Append-only: nobody, superusers included, adds, changes or deletes an entry here."""
+class AccessLogEntryAdmin(AccessLogExportAdmin, ReadOnlyAdmin):
+    """Append-only: nobody, superusers included, adds, changes or deletes an entry here (the
+    database refuses an UPDATE too, and verify_audit_log finds any change). Staff filter it and
+    export what they filtered (AccessLogExportAdmin)."""
 
     list_display = (
         "accessed_at",
@@ -556,14 +573,17 @@ class AccessLogEntryAdmin(ReadOnlyAdmin):
         "what",
         "patient",
         "channel",
+        "address",
         "appointment",
         "record",
     )
     list_filter = (
+        AccessLogKindFilter,
         "channel",
         "what",
         "action",
         "viewer_role",
+        ("viewer", admin.RelatedOnlyFieldListFilter),
         ("accessed_at", admin.DateFieldListFilter),
     )
     search_fields = (
@@ -571,6 +591,8 @@ class AccessLogEntryAdmin(ReadOnlyAdmin):
         "patient__user__last_name",
         "viewer__username",
         "viewer__last_name",
+        "username",
+        "=address",
     )
     list_select_related = ("viewer", "patient__user", "appointment__doctor")
     date_hierarchy = "accessed_at"

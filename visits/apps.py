@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -17,3 +18,7 @@ class VisitsConfig(AppConfig):
         # Permissions exist only once migrate has run, so the staff group is refreshed then.
         post_migrate.connect(_sync_clinic_staff_group, sender=self)
         from visits import idle_logoff, signals  # noqa: F401  (connects the receivers)
+        from visits.services.access_log import sqlite_register_chain_hash
+
+        # Before any connection opens: the access log's inserts hash in SQL (services.access_log).
+        connection_created.connect(sqlite_register_chain_hash, dispatch_uid="visits.chain_hash")

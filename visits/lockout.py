@@ -70,8 +70,14 @@ def client_address(request: HttpRequest) -> str | None:
     """The client's address as the API's throttling sees it (REST_FRAMEWORK's NUM_PROXIES):
     REMOTE_ADDR, or the address the last trusted proxy appended to X-Forwarded-For.
     Anything that is not an IP address (a forged header) counts as REMOTE_ADDR."""
-    remote = request.META.get("REMOTE_ADDR")
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    return forwarded_client_address(
+        remote=request.META.get("REMOTE_ADDR"), forwarded=request.META.get("HTTP_X_FORWARDED_FOR")
+    )
+
+
+def forwarded_client_address(*, remote: str | None, forwarded: str | None) -> str | None:
+    """`client_address` from the peer's address and the X-Forwarded-For header (HTTP or a
+    WebSocket's handshake alike)."""
     proxies = api_settings.NUM_PROXIES or 0
     if not proxies or not forwarded:
         return remote

@@ -16,6 +16,7 @@ from rooms.recordings.services.deletion import DELETE_REASON_MAX_LENGTH, recordi
 from visits.admin import ReadOnlyAdmin
 from visits.admin_audit import AccessAuditedAdmin
 from visits.models import AccessLogEntry
+from visits.services import request_address
 
 
 class RecordingConsentInline(CaptureConsentInline):
@@ -120,6 +121,7 @@ class RecordingAdmin(AccessAuditedAdmin, ReadOnlyAdmin):
                     recording_id=recording.pk,
                     reason=form.cleaned_data["reason"],
                     channel=AccessLogEntry.Channel.ADMIN,
+                    address=request_address(request),
                 )
             except ApplicationError as refusal:
                 self.message_user(request, f"{recording}: {refusal.message}", messages.ERROR)

@@ -29,7 +29,7 @@ from rooms.recordings.services.playback import recording_media_open, recording_r
 from visits import selectors as visit_selectors
 from visits.models import AccessLogEntry, Role
 from visits.selectors import Capability
-from visits.services import record_access
+from visits.services import record_access, request_address
 
 What, Action, Channel = AccessLogEntry.What, AccessLogEntry.Action, AccessLogEntry.Channel
 LISTED_STATUS_CHOICES = [(value, Recording.Status(value).label) for value in Recording.LISTED]
@@ -84,6 +84,7 @@ class RecordingListApi(APIView):
             what=What.RECORDING,
             action=Action.LIST,
             channel=Channel.API,
+            address=request_address(request),
             appointment=appointment,
         )
         return Response(RecordingSerializer(recordings, many=True).data)
@@ -101,6 +102,7 @@ class RecordingDetailApi(APIView):
             what=What.RECORDING,
             action=Action.VIEW,
             channel=Channel.API,
+            address=request_address(request),
             appointment=recording.appointment,
             record=recording_record_label(recording),
         )
@@ -154,7 +156,11 @@ class RecordingMediaApi(APIView):
     def get(self, request, recording_id):
         download = request.query_params.get("download", "").lower() in ("1", "true", "yes")
         recording, media = recording_media_open(
-            user=request.user, recording_id=recording_id, download=download, channel=Channel.API
+            user=request.user,
+            recording_id=recording_id,
+            download=download,
+            channel=Channel.API,
+            address=request_address(request),
         )
         etag = f'"{recording.sha256}"'
         try:

@@ -11,7 +11,7 @@ from rooms.recordings import selectors
 from visits import selectors as visit_selectors
 from visits.models import AccessLogEntry
 from visits.selectors import Capability
-from visits.services import record_access
+from visits.services import record_access, request_address
 
 
 @login_required
@@ -33,6 +33,7 @@ def visit_recordings(request: HttpRequest, appointment_id: int) -> HttpResponse:
         what=AccessLogEntry.What.RECORDING,
         action=AccessLogEntry.Action.LIST,
         channel=AccessLogEntry.Channel.PORTAL,
+        address=request_address(request),
         appointment=appointment,
     )
     return render(

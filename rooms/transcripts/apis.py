@@ -25,7 +25,7 @@ from rooms.transcripts.services.draft_notes import draft_note_frame, draft_note_
 from rooms.transcripts.services.recording import recording_transcription_request
 from rooms.transcripts.services.segments import segment_frame
 from visits.models import AccessLogEntry, Role
-from visits.services import record_access
+from visits.services import record_access, request_address
 
 What, Action, Channel = AccessLogEntry.What, AccessLogEntry.Action, AccessLogEntry.Channel
 EXPORTS = {
@@ -149,6 +149,7 @@ class TranscriptApi(APIView):
             what=What.TRANSCRIPT,
             action=Action.VIEW if wanted == "json" else Action.DOWNLOAD,
             channel=Channel.API,
+            address=request_address(request),
             appointment=appointment,
             record=f"{len(segments)} segments" + ("" if wanted == "json" else f" as {wanted}"),
         )
@@ -189,6 +190,7 @@ class TranscriptSegmentApi(APIView):
             user=request.user,
             segment_id=segment_id,
             corrected_text=body.validated_data["corrected_text"],
+            address=request_address(request),
         )
         return Response(segment_frame(segment))
 
@@ -208,6 +210,7 @@ class DraftNoteApi(APIView):
             what=What.DRAFT_NOTE,
             action=Action.VIEW,
             channel=Channel.API,
+            address=request_address(request),
             appointment=draft.appointment,
             record=f"draft note {draft.pk}",
         )
@@ -228,7 +231,9 @@ class DraftNoteApi(APIView):
         },
     )
     def post(self, request, appointment_id: int):
-        draft = draft_note_request(user=request.user, appointment_id=appointment_id)
+        draft = draft_note_request(
+            user=request.user, appointment_id=appointment_id, address=request_address(request)
+        )
         return Response(draft_note_frame(draft), status=status.HTTP_202_ACCEPTED)
 
 

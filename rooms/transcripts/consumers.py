@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from clinic.errors import ApplicationError, NotOpenError
-from rooms.consumers import ABUSE_LIMIT, closed_by
+from rooms.consumers import ABUSE_LIMIT, closed_by, refusal_record
 from rooms.protocol import (
     CloseCode,
     ProtocolError,
@@ -36,7 +36,7 @@ from rooms.transcripts.services.segments import segment_frame, segment_store
 from rooms.transcripts.vocabulary import transcription_options_get
 from visits.models import Appointment, User
 from visits.selectors import Capability, appointment_require
-from visits.services import user_sockets_group
+from visits.services import scope_address, user_sockets_group
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
                 user=self.scope["user"], room_id=self.scope["url_route"]["kwargs"]["room_id"]
             )
         except ApplicationError as refused:
+            await refusal_record(self.scope, refused)  # logged before the client hears
             await self._close(closed_by(refused))
             return
         self.transcription = await _on(appointment_id=self.access.appointment_id)
@@ -120,7 +121,9 @@ class AudioConsumer(AsyncWebsocketConsumer):
             self.groups.append(group)  # Channels leaves them on disconnect
             await self.channel_layer.group_add(group, self.channel_name)
         self.options = await _options(
-            appointment_id=self.access.appointment_id, user=self.scope["user"]
+            appointment_id=self.access.appointment_id,
+            user=self.scope["user"],
+            address=scope_address(self.scope),
         )
         self.origin = await _origin(appointment_id=self.access.appointment_id)
         await self._send(

@@ -16,7 +16,7 @@ from rooms.transcripts import selectors
 from rooms.transcripts.exports import offset_label
 from rooms.transcripts.services.recording import recording_transcription_request
 from visits.models import AccessLogEntry
-from visits.services import record_access
+from visits.services import record_access, request_address
 
 
 @login_required
@@ -35,6 +35,7 @@ def visit_transcript(request: HttpRequest, appointment_id: int) -> HttpResponse:
         what=AccessLogEntry.What.TRANSCRIPT,
         action=AccessLogEntry.Action.VIEW,
         channel=AccessLogEntry.Channel.PORTAL,
+        address=request_address(request),
         appointment=transcript.appointment,
         record=f"{len(segments)} segments",
     )

@@ -16,6 +16,7 @@ def transcription_options_get(
     user: User | None,
     channel: str = AccessLogEntry.Channel.VISIT_ROOM,
     reason: str = "the speech engine's vocabulary for the visit's transcription",
+    address: str = "",
 ) -> EngineOptions:
     """The engine options for the visit's streams; reading the chart for them is logged (as
     `user`'s, or the system's when None: the worker transcribing a recording)."""
@@ -31,6 +32,7 @@ def transcription_options_get(
         channel=channel,
         appointment=appointment,
         reason=reason,
+        address=address,
     )
     parts = [f"A telemedicine visit between a doctor and a patient about {appointment.reason}."]
     if medications:

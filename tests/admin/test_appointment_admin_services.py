@@ -11,6 +11,7 @@ from django.urls import reverse
 from tests.factories import at, make_admin, make_appointment, make_doctor, make_patient
 from visits.models import AccessLogEntry, Appointment, AppointmentStatus
 from visits.services import TRANSITIONS
+from visits.services.access_log import chain_verify
 from visits.services.appointments import SLOT_TAKEN
 
 pytestmark = pytest.mark.django_db
@@ -206,3 +207,26 @@ def test_one_refusal_does_not_stop_the_rest_of_the_selection(staff_client):
     assert requested.status == S.CONFIRMED
     assert any("Cannot confirm an appointment that is confirmed." in m for m in _messages(response))
     assert any("1 appointment now confirmed." in m for m in _messages(response))
+
+
+# --- The access log -----------------------------------------------------------------------------
+
+
+def test_adding_and_deleting_an_appointment_are_logged(staff_client):
+    patient = make_patient()
+    response = staff_client.post(
+        reverse("admin:visits_appointment_add"),
+        _form(doctor=make_doctor(), patient=patient, start=at(days=1), end=at(days=1, minutes=30)),
+    )
+    assert response.status_code == 302, _non_field_errors(response)
+    appointment = Appointment.objects.get()
+    delete = reverse("admin:visits_appointment_delete", args=[appointment.pk])
+    assert staff_client.post(delete, {"post": "yes"}).status_code == 302
+    assert not Appointment.objects.exists()
+    logged = AccessLogEntry.objects.filter(what="appointment").order_by("pk")
+    # The log keeps the deleted appointment's number.
+    assert list(logged.values_list("action", "patient", "appointment_id")) == [
+        ("create", patient.pk, appointment.pk),
+        ("delete", patient.pk, appointment.pk),
+    ]
+    assert chain_verify().broken_at is None  # the deletion changed no entry

@@ -38,8 +38,10 @@ def test_reading_a_note_through_the_api_is_logged(api, visit):
     # Refused reads show nothing, so they log nothing.
     assert api.as_user(visit.patient.user).get(_note(visit.pk)).status_code == 403
     assert api.as_user(make_doctor().user).get(_note(visit.pk)).status_code == 404
-    entries = AccessLogEntry.objects.order_by("pk").values_list(
-        "viewer", "viewer_role", "patient", "appointment", "what", "action", "channel"
+    entries = (
+        AccessLogEntry.objects.health_data()
+        .order_by("pk")
+        .values_list("viewer", "viewer_role", "patient", "appointment", "what", "action", "channel")
     )
     assert list(entries) == [
         (doctor.pk, "doctor", visit.patient_id, visit.pk, "note", "view", "api"),

@@ -344,3 +344,36 @@ async def test_a_nul_in_any_text_field_is_refused_and_nothing_is_stored(visit, f
     await doctor.send_json_to({"type": "ping"})
     assert (await frames_until(doctor, "pong")) == {"type": "pong"}
     assert await sync_to_async(ChatMessage.objects.filter(appointment=visit).count)() == 0
+
+
+@pytest.mark.parametrize(("who", "logged"), [("stranger", True), ("unknown_room", False)])
+async def test_a_refused_room_is_a_logged_refusal_a_missing_one_is_not(who, logged):
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from rooms.routing import websocket_urlpatterns
+    from visits.models import AccessLogEntry
+
+    visit = await sync_to_async(make_appointment)(start=at(minutes=5))
+    stranger = (await sync_to_async(make_patient)()).user
+    room_id = visit.room_id if who == "stranger" else "00000000-0000-4000-8000-000000000000"
+    path = f"/ws/rooms/{room_id}/"
+    socket = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    socket.scope |= {"user": stranger, "client": ("10.0.0.2", 50000)}
+    socket.scope["headers"] = [
+        *socket.scope.get("headers", []),
+        (b"x-forwarded-for", b"192.0.2.44"),
+    ]
+    await socket.connect()
+    await frames_until(socket, "room.closed")
+    await socket.disconnect()
+    events = await sync_to_async(
+        lambda: list(
+            AccessLogEntry.objects.security_events().values_list(
+                "action", "viewer", "channel", "record", "address"
+            )
+        )
+    )()
+    # NUM_PROXIES is 0 here: the peer's address, not the header's.
+    expected = [("refused", stranger.pk, "visit_room", f"WEBSOCKET {path}", "10.0.0.2")]
+    assert events == (expected if logged else [])

@@ -17,7 +17,8 @@ from clinic import openapi
 from visits import selectors
 from visits.lockout import account_failures_forgive, lockout_message, lockout_seconds
 from visits.mfa_gate import ENROL_FIRST, MFA_ENROLMENT_REQUIRED, MFA_REQUIRED
-from visits.models import User
+from visits.models import AccessLogEntry, User
+from visits.services.access_log import record_security_event, request_address
 from visits.services.mfa import mfa_verify
 
 
@@ -116,6 +117,13 @@ class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
         data = super().validate(attrs)
         self._check_second_factor(attrs.get("otp", ""))
         account_failures_forgive(username=attrs[self.username_field])
+        # Django's user_logged_in is the portal's and the admin's; a token is issued here.
+        record_security_event(
+            event=AccessLogEntry.Event.SIGNED_IN,
+            user=self.user,
+            channel=AccessLogEntry.Channel.API,
+            address=request_address(self.context.get("request")),
+        )
         return data
 
     def _check_second_factor(self, code: str) -> None:

@@ -119,6 +119,7 @@ class VisitNoteApi(APIView):
             what=What.NOTE,
             action=Action.VIEW,
             channel=Channel.API,
+            address=services.request_address(request),
             appointment=appointment,
         )
         return Response(VisitNoteSerializer(note).data)
@@ -146,6 +147,7 @@ class VisitNoteApi(APIView):
             sections=data,
             base_version=base_version,
             channel=Channel.API,
+            address=services.request_address(request),
         )
         return Response(VisitNoteSerializer(note).data)
 
@@ -176,6 +178,7 @@ class VisitNoteVersionsApi(APIView):
             what=What.NOTE_HISTORY,
             action=Action.LIST,
             channel=Channel.API,
+            address=services.request_address(request),
             appointment=appointment,
         )
         paginator = self.pagination_class()
@@ -245,5 +248,6 @@ class VisitNoteAddendumApi(APIView):
             appointment_id=appointment_id,
             text=serializer.validated_data["text"],
             channel=Channel.API,
+            address=services.request_address(request),
         )
         return Response(VisitNoteAddendumSerializer(addendum).data, status=status.HTTP_201_CREATED)

@@ -70,6 +70,7 @@ class PatientChartApi(APIView):
             what=AccessLogEntry.What.CHART,
             action=AccessLogEntry.Action.VIEW,
             channel=AccessLogEntry.Channel.API,
+            address=services.request_address(request),
         )
         return Response(self.PatientChartSerializer(patient).data)
 

@@ -3,6 +3,7 @@ import json
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from visits.models.appointments import Appointment
 from visits.models.patients import Patient
@@ -137,12 +138,31 @@ class VisitNoteAddendum(ImmutableRecord):
         super().save(*args, **kwargs)
 
 
+class ChainHashField(models.CharField):
+    """A hash the database computes while inserting the row (visits.services.access_log), read
+    back by the insert itself (RETURNING) instead of by another query."""
+
+    db_returning = True
+
+
+class AccessLogQuerySet(models.QuerySet):
+    def health_data(self):
+        """The reads and writes of health data, without the security events."""
+        return self.exclude(what=AccessLogEntry.What.ACCOUNT)
+
+    def security_events(self):
+        return self.filter(what=AccessLogEntry.What.ACCOUNT)
+
+
 class AccessLogEntry(models.Model):
-    """One read or write of health data: who (and as what), whose, what, how, through what and
-    when. The clinic's one audit trail: append-only, written through `record_access`.
+    """One read or write of health data, or one security event (a sign-in, a failed one, a
+    lockout, a refusal, an MFA step): who (and as what), whose, what, how, through what, from
+    where and when. The clinic's one audit trail: append-only, written only through
+    `visits.services.access_log`, and hash-chained (`prev_hash`, `entry_hash`) so that an edited,
+    deleted or reordered row is found by `manage.py verify_audit_log` (docs/audit.md).
 
     An entry without a viewer is the system's own doing (`viewer_role` "system"), such as a
-    recording deleted when its retention ran out."""
+    recording deleted when its retention ran out, or a sign-in attempt by nobody known."""
 
     class Channel(models.TextChoices):
         VISIT_ROOM = "visit_room", "Visit room sidebar"
@@ -161,6 +181,8 @@ class AccessLogEntry(models.Model):
         TRANSCRIPT = "transcript", "Transcript"
         DRAFT_NOTE = "draft_note", "Draft note (AI)"
         HEALTH_RECORD = "health_record", "Whole health record"
+        ACCESS_LOG = "access_log", "Access log"
+        ACCOUNT = "account", "Account (security event)"
 
     class Action(models.TextChoices):
         VIEW = "view", "View"
@@ -175,11 +197,25 @@ class AccessLogEntry(models.Model):
         DELETE = "delete", "Delete"
         EXPIRE = "expire", "Expire"  # deleted by the system when its retention ran out
 
+    class Event(models.TextChoices):
+        """Security events: the action of an entry whose `what` is ACCOUNT."""
+
+        SIGNED_IN = "signed_in", "Signed in"
+        SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+        LOCKED_OUT = "locked_out", "Locked out"
+        SIGNED_OUT = "signed_out", "Signed out"
+        REFUSED = "refused", "Permission refused"
+        MFA_ENROLLED = "mfa_enrolled", "MFA enrolled"
+        MFA_VERIFIED = "mfa_verified", "MFA verified"
+        MFA_FAILED = "mfa_failed", "MFA failed"
+        MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used", "MFA recovery code used"
+        MFA_RESET = "mfa_reset", "MFA reset"
+
     SUPERUSER = "superuser"
     SYSTEM = "system"
     VIEWER_ROLES = [*Role.choices, (SUPERUSER, "Superuser"), (SYSTEM, "System")]
 
-    # None for the system's own doing (viewer_role SYSTEM): nobody asked.
+    # None for the system's own doing (viewer_role SYSTEM): nobody asked, or nobody known.
     viewer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -197,18 +233,37 @@ class AccessLogEntry(models.Model):
         blank=True,
         related_name="access_log_entries",
     )
+    # The log keeps the number of an appointment deleted later: nulling it would change a
+    # chained row (and the chain would then report it as tampered with).
     appointment = models.ForeignKey(
-        Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Appointment,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     what = models.CharField(max_length=16, choices=What.choices)
-    action = models.CharField(max_length=16, choices=Action.choices)
+    action = models.CharField(max_length=32, choices=Action.choices + Event.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     # Which record, when the entry is about one the fields above do not name (e.g.
     # "rooms.chatmessage 42"), or the model an admin list showed.
     record = models.CharField(max_length=100, blank=True)
     # Why, when the action needs one (a recording's deletion).
     reason = models.TextField(blank=True)
-    accessed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set in Python, not by the database, since it is part of the hashed row.
+    accessed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The client's address (NUM_PROXIES-aware, as the lockout and throttles see it); blank for
+    # the system's own doing.
+    address = models.GenericIPAddressField(null=True, blank=True)
+    # The username a sign-in attempt gave, whether or not such an account exists.
+    username = models.CharField(max_length=150, blank=True)
+    # The chain: this row's hash covers its fields and the previous row's hash ("" for the
+    # first row), so an edit, deletion or reordering breaks it (visits.services.access_log).
+    prev_hash = ChainHashField(max_length=64, blank=True, editable=False)
+    entry_hash = ChainHashField(max_length=64, editable=False)
+
+    objects = AccessLogQuerySet.as_manager()
 
     class Meta:
         ordering = ["-accessed_at", "-pk"]

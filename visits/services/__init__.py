@@ -1,6 +1,12 @@
 """Writes under the clinic's rules. Callers import from here; one module per concept below."""
 
-from visits.services.access_log import record_access
+from visits.services.access_log import (
+    record_access,
+    record_request_security_event,
+    record_security_event,
+    request_address,
+    scope_address,
+)
 from visits.services.appointments import (
     OVERLAP_CONSTRAINT,
     TRANSITIONS,
@@ -56,6 +62,10 @@ __all__ = [
     "patient_record_export",
     "patient_save_with_unique_mrn",
     "record_access",
+    "record_request_security_event",
+    "record_security_event",
+    "request_address",
+    "scope_address",
     "user_account_check_change",
     "user_create",
     "user_credentials_changed",

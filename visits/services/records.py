@@ -51,6 +51,7 @@ def visit_note_save(
     sections: dict[str, str],
     base_version: int,
     channel: str = Channel.API,
+    address: str = "",
 ) -> VisitNote:
     """Save the SOAP note of a visit, for its doctor, while the visit is not completed and the
     note not signed.
@@ -92,6 +93,7 @@ def visit_note_save(
             action=Action.CREATE if note.version == 1 else Action.UPDATE,
             channel=channel,
             appointment=appointment,
+            address=address,
         )
     return note
 
@@ -129,7 +131,7 @@ def visit_note_sign(
 
 
 def visit_note_addendum_add(
-    *, user: User, appointment_id: int, text: str, channel: str = Channel.API
+    *, user: User, appointment_id: int, text: str, channel: str = Channel.API, address: str = ""
 ) -> VisitNoteAddendum:
     """Add a dated, unchangeable addendum to a signed note, or a completed visit's, for its
     doctor; the addendum is signed by its author (who, when, the SHA-256 of its text)."""
@@ -152,6 +154,7 @@ def visit_note_addendum_add(
             action=Action.ADDENDUM,
             channel=channel,
             appointment=appointment,
+            address=address,
         )
     return addendum
 

@@ -43,7 +43,7 @@ DELETABLE = (Recording.Status.READY, Recording.Status.FAILED)
 
 
 def recording_delete(
-    *, user: User, recording_id, reason: str, channel: str = Channel.ADMIN
+    *, user: User, recording_id, reason: str, channel: str = Channel.ADMIN, address: str = ""
 ) -> Recording:
     """Delete a recording's media for clinic staff (Capability.DELETE_RECORDING), saying why.
     NotFoundError for a recording the user may not see, PermissionDenied for one they may
@@ -74,7 +74,14 @@ def recording_delete(
                 f"This recording is {recording.get_status_display().lower()}: it can be "
                 "deleted once it is ready or has failed."
             )
-        _remove(recording, by=user, reason=reason, action=Action.DELETE, channel=channel)
+        _remove(
+            recording,
+            by=user,
+            reason=reason,
+            action=Action.DELETE,
+            channel=channel,
+            address=address,
+        )
     return recording
 
 
@@ -117,7 +124,15 @@ def _locked(recording_id) -> Recording | None:
     )
 
 
-def _remove(recording: Recording, *, by: User | None, reason: str, action: str, channel: str):
+def _remove(
+    recording: Recording,
+    *,
+    by: User | None,
+    reason: str,
+    action: str,
+    channel: str,
+    address: str = "",
+):
     """Mark it deleted and log it in this transaction; remove its files once that commits
     (files removed under a transaction that then rolled back could not be brought back)."""
     names = [recording.media_name, *recording.chunks.values_list("storage_name", flat=True)]
@@ -146,6 +161,7 @@ def _remove(recording: Recording, *, by: User | None, reason: str, action: str, 
         appointment=recording.appointment,
         record=recording_record_label(recording),
         reason=reason,
+        address=address,
     )
     transaction.on_commit(lambda: recording_files_remove(recording.id, names=names))
 

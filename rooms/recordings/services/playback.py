@@ -30,7 +30,7 @@ def recording_record_label(recording: Recording) -> str:
 
 
 def recording_media_open(
-    *, user: User, recording_id, download: bool, channel: str
+    *, user: User, recording_id, download: bool, channel: str, address: str = ""
 ) -> tuple[Recording, DecryptedFile]:
     """The recording and its decrypted media, for someone who may see it (the selector's
     refusals otherwise), logged as a play or a download. ConflictError while it is not ready
@@ -46,12 +46,13 @@ def recording_media_open(
         recording=recording,
         action=Action.DOWNLOAD if download else Action.PLAY,
         channel=channel,
+        address=address,
     )
     return recording, media
 
 
 def recording_access_coalesced(
-    *, user: User, recording: Recording, action: str, channel: str
+    *, user: User, recording: Recording, action: str, channel: str, address: str = ""
 ) -> AccessLogEntry | None:
     """Log `action` unless this viewer did it to this recording less than
     PLAY_COALESCE_SECONDS ago; returns the entry written, None when coalesced."""
@@ -73,6 +74,7 @@ def recording_access_coalesced(
             channel=channel,
             appointment=recording.appointment,
             record=recording_record_label(recording),
+            address=address,
         )
     except BaseException:
         _forget(key)  # not logged: the next request must try again

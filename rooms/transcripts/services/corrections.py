@@ -14,7 +14,9 @@ from visits.services import record_access
 MAX_CORRECTION_CHARS = 4000
 
 
-def segment_correct(*, user: User, segment_id: int, corrected_text: str) -> TranscriptSegment:
+def segment_correct(
+    *, user: User, segment_id: int, corrected_text: str, address: str = ""
+) -> TranscriptSegment:
     """Set the segment's correction (an empty one takes the correction back: the segment reads
     as heard again). The appointment's doctor only; anyone else is told there is no such
     segment, or (its patient, staff) that they may not."""
@@ -37,5 +39,6 @@ def segment_correct(*, user: User, segment_id: int, corrected_text: str) -> Tran
             channel=AccessLogEntry.Channel.API,
             appointment=segment.appointment,
             record=f"segment {segment.pk}",
+            address=address,
         )
     return segment

@@ -38,7 +38,7 @@ def draft_notes_available() -> bool:
     return bool(settings.LLM_BASE_URL)
 
 
-def draft_note_request(*, user: User, appointment_id: int) -> DraftNote:
+def draft_note_request(*, user: User, appointment_id: int, address: str = "") -> DraftNote:
     """Ask for a draft of the visit's note; the worker writes it. One at a time: while a draft
     is being written, asking again gives that one."""
     appointment = draft_note_appointment_get(user=user, appointment_id=appointment_id)
@@ -64,6 +64,7 @@ def draft_note_request(*, user: User, appointment_id: int) -> DraftNote:
             channel=AccessLogEntry.Channel.API,
             appointment=appointment,
             record=f"draft note {draft.pk}",
+            address=address,
         )
         from rooms.transcripts.tasks import write_draft_note
 
