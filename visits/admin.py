@@ -40,6 +40,7 @@ from visits.services import (
     user_sync_role_rights,
     working_hours_validate_day,
 )
+from visits.services.access_log import record_request_security_event
 from visits.services.mfa import mfa_reset
 
 PERMISSION_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
@@ -149,6 +150,12 @@ class UserAdmin(DjangoUserAdmin):
             return
         for user in queryset:
             mfa_reset(actor=request.user, user=user)
+            record_request_security_event(
+                event=AccessLogEntry.Event.MFA_RESET,
+                request=request,
+                user=request.user,
+                record=f"of {user.get_username()}",
+            )
         self.message_user(
             request,
             f"Two-step sign-in reset for {queryset.count()} account(s): they set it up again "

@@ -4,6 +4,7 @@ are revoked as before."""
 
 import pytest
 from axes.models import AccessAttempt
+from rest_framework.test import APIClient
 
 from tests.factories import (
     PASSWORD,
@@ -13,6 +14,7 @@ from tests.factories import (
     make_patient,
     totp_code,
 )
+from visits.models import AccessLogEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +111,29 @@ def test_a_new_password_still_revokes_tokens_got_with_a_code(api):
     assert refreshed.status_code == 401
     me = api.client.get("/api/me/", headers={"Authorization": f"Bearer {tokens['access']}"})
     assert me.status_code == 401
+
+
+def test_the_api_logs_a_code_passed_and_a_code_failed():
+    doctor = make_doctor().user
+    device, _ = make_enrolled(doctor)
+    api = APIClient()
+    url = TOKEN
+    right = totp_code(device.key, steps_ahead=1)
+    wrong = "000000" if right != "000000" else "111111"
+    assert (
+        api.post(
+            url, {"username": doctor.username, "password": PASSWORD, "otp": wrong}, format="json"
+        ).status_code
+        == 401
+    )
+    assert (
+        api.post(
+            url, {"username": doctor.username, "password": PASSWORD, "otp": right}, format="json"
+        ).status_code
+        == 200
+    )
+    logged = AccessLogEntry.objects.filter(viewer=doctor, action__startswith="mfa_")
+    assert list(logged.order_by("pk").values_list("action", "channel")) == [
+        (AccessLogEntry.Event.MFA_FAILED, AccessLogEntry.Channel.API),
+        (AccessLogEntry.Event.MFA_VERIFIED, AccessLogEntry.Channel.API),
+    ]

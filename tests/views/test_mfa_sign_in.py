@@ -72,7 +72,10 @@ def test_enrolment_shows_a_qr_code_and_the_secret_and_a_right_code_confirms_it(c
     page = client.get(ENROL)
     body = page.content.decode()
     assert "<svg" in body and "QR code" in body  # drawn server-side, inline
-    assert "<script" not in body
+    # No script of its own: only the site's files (the session timer), nothing inline.
+    assert re.findall(r"<script[^>]*>", body) == [
+        '<script type="module" src="/static/js/session/main.js">'
+    ]
     secret = _secret_on_page(page)
 
     wrong = client.post(ENROL, {"code": "000000" if totp_code(secret) != "000000" else "111111"})

@@ -143,7 +143,17 @@ class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
                 credentials={self.username_field: user.get_username()},
                 request=self.context["request"],
             )
+            self._second_factor_event(AccessLogEntry.Event.MFA_FAILED)
             raise _with_code(SecondFactorWrong())
+        self._second_factor_event(AccessLogEntry.Event.MFA_VERIFIED)
+
+    def _second_factor_event(self, event: str) -> None:
+        record_security_event(
+            event=event,
+            user=self.user,
+            channel=AccessLogEntry.Channel.API,
+            address=request_address(self.context.get("request")),
+        )
 
     @classmethod
     def get_token(cls, user):

@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='accesslogentry',
             name='action',
-            field=models.CharField(choices=[('view', 'View'), ('list', 'List'), ('create', 'Create'), ('update', 'Update'), ('addendum', 'Addendum'), ('sign', 'Sign'), ('export', 'Export'), ('play', 'Play'), ('download', 'Download'), ('delete', 'Delete'), ('expire', 'Expire'), ('signed_in', 'Signed in'), ('sign_in_failed', 'Sign-in failed'), ('locked_out', 'Locked out'), ('signed_out', 'Signed out'), ('refused', 'Permission refused'), ('mfa_enrolled', 'MFA enrolled'), ('mfa_verified', 'MFA verified'), ('mfa_failed', 'MFA failed'), ('mfa_recovery_code_used', 'MFA recovery code used'), ('mfa_reset', 'MFA reset')], max_length=32),
+            field=models.CharField(choices=[('view', 'View'), ('list', 'List'), ('create', 'Create'), ('update', 'Update'), ('addendum', 'Addendum'), ('sign', 'Sign'), ('export', 'Export'), ('play', 'Play'), ('download', 'Download'), ('delete', 'Delete'), ('expire', 'Expire'), ('signed_in', 'Signed in'), ('sign_in_failed', 'Sign-in failed'), ('locked_out', 'Locked out'), ('signed_out', 'Signed out'), ('refused', 'Permission refused'), ('mfa_enrolled', 'MFA enrolled'), ('mfa_verified', 'MFA verified'), ('mfa_failed', 'MFA failed'), ('mfa_recovery_code_used', 'MFA recovery code used'), ('mfa_recovery_codes_renewed', 'MFA recovery codes renewed'), ('mfa_reset', 'MFA reset')], max_length=32),
         ),
         migrations.AlterField(
             model_name='accesslogentry',

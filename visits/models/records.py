@@ -209,6 +209,7 @@ class AccessLogEntry(models.Model):
         MFA_VERIFIED = "mfa_verified", "MFA verified"
         MFA_FAILED = "mfa_failed", "MFA failed"
         MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used", "MFA recovery code used"
+        MFA_RECOVERY_CODES_RENEWED = "mfa_recovery_codes_renewed", "MFA recovery codes renewed"
         MFA_RESET = "mfa_reset", "MFA reset"
 
     SUPERUSER = "superuser"

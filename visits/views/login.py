@@ -25,7 +25,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 
 from visits import selectors
 from visits.lockout import lockout_message, lockout_seconds
-from visits.models import User
+from visits.models import AccessLogEntry, User
+from visits.services.access_log import record_request_security_event
 from visits.services.mfa import mfa_verify
 
 # The session's record of a sign-in past its password, waiting for the code.
@@ -91,6 +92,13 @@ class CodeForm(forms.Form):
     )
 
 
+def _passed(device) -> str:
+    """The event of a second factor passed: a recovery code is one fewer left."""
+    if isinstance(device, StaticDevice):
+        return AccessLogEntry.Event.MFA_RECOVERY_CODE_USED
+    return AccessLogEntry.Event.MFA_VERIFIED
+
+
 @sensitive_post_parameters("code")
 @csrf_protect
 @never_cache
@@ -112,9 +120,13 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
             # Counted by axes like a wrong password; at the limit its middleware answers with
             # the lockout page instead of this form.
             user_login_failed.send(sender=__name__, credentials=credentials, request=request)
+            record_request_security_event(
+                event=AccessLogEntry.Event.MFA_FAILED, request=request, user=user
+            )
             form.add_error("code", "That code is not right. Try the code your app shows now.")
         else:
             del request.session[PENDING_SIGN_IN]
+            record_request_security_event(event=_passed(device), request=request, user=user)
             user.otp_device = device  # django_otp marks the session verified on user_logged_in
             auth_login(request, user, backend=pending["backend"])
             if isinstance(device, StaticDevice):

@@ -14,6 +14,8 @@ from django_otp import login as otp_login
 
 from clinic.errors import ApplicationError
 from visits import selectors
+from visits.models import AccessLogEntry
+from visits.services.access_log import record_request_security_event
 from visits.services.mfa import (
     mfa_enrol,
     mfa_new_secret,
@@ -80,6 +82,9 @@ def enrol(request: HttpRequest) -> HttpResponse:
             form.add_error("code", error.message)
         else:
             del request.session[PENDING_ENROLMENT]
+            record_request_security_event(
+                event=AccessLogEntry.Event.MFA_ENROLLED, request=request, user=user
+            )
             otp_login(request, device)  # this session has now passed the second factor
             return _recovery_codes_page(request, codes, next_url=next_url, first=True)
     return render(
@@ -110,6 +115,9 @@ def recovery_codes_renew(request: HttpRequest) -> HttpResponse:
     if not selectors.mfa_enrolled(request.user):
         return redirect("mfa")
     codes = mfa_recovery_codes_renew(user=request.user)
+    record_request_security_event(
+        event=AccessLogEntry.Event.MFA_RECOVERY_CODES_RENEWED, request=request, user=request.user
+    )
     return _recovery_codes_page(request, codes, next_url=safe_next(request, None), first=False)
 
 
@@ -121,5 +129,8 @@ def turn_off(request: HttpRequest) -> HttpResponse:
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
+        record_request_security_event(
+            event=AccessLogEntry.Event.MFA_RESET, request=request, user=request.user
+        )
         messages.success(request, "Two-step sign-in is off for your account.")
     return redirect("mfa")
