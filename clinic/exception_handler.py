@@ -9,9 +9,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from clinic.errors import ApplicationError, NotYoursError, PermissionDeniedError
 
-# Sent with the request and the error when the API refuses someone something that exists (a
-# 403, or another's record answered as a 404). The access log listens (visits.signals): clinic
-# does not know about visits.
+# Sent with the request and the error when the API (or a page: clinic.middleware) refuses
+# someone something that exists (a 403, or another's record answered as a 404). The access log
+# listens (visits.signals): clinic does not know about visits.
 access_refused = Signal()
 REFUSALS = (
     NotYoursError,

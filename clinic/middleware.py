@@ -7,6 +7,8 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 from django.utils.deprecation import MiddlewareMixin
 
+from clinic.exception_handler import REFUSALS, access_refused
+
 NUL = "\x00"
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # DRF's own wording (ProhibitNullCharactersValidator), so an API client sees one message.
@@ -22,6 +24,17 @@ class NeverCacheMiddleware(MiddlewareMixin):
         if not response.has_header("Cache-Control"):
             add_never_cache_headers(response)
         return response
+
+
+class RefusalsMiddleware(MiddlewareMixin):
+    """A page's refusal is the access log's too, as the API's is (its exception handler): a
+    view that answers 404 for someone else's record raises Http404 from the application error
+    that refused, and a 403 is a PermissionDenied."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        refusal = exception if isinstance(exception, REFUSALS) else exception.__cause__
+        if isinstance(refusal, REFUSALS):
+            access_refused.send(sender=type(refusal), request=request, error=refusal)
 
 
 class NulFound(NamedTuple):

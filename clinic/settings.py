@@ -99,6 +99,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "visits.mfa_gate.MfaGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication: a page's refusal is logged with who was refused.
+    "clinic.middleware.RefusalsMiddleware",
     # After sessions, authentication and messages: it signs out and says why.
     "visits.idle_logoff.IdleLogoffMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page

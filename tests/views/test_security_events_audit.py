@@ -4,7 +4,7 @@ events in the access log: who (or the username typed), through which door, from 
 import pytest
 from django.urls import reverse
 
-from tests.factories import PASSWORD, make_admin, make_patient
+from tests.factories import PASSWORD, at, make_admin, make_appointment, make_patient
 from visits.models import AccessLogEntry
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +76,30 @@ def test_behind_a_proxy_the_forwarded_address_is_logged(client, settings):
         HTTP_X_FORWARDED_FOR="198.51.100.20",
     )
     assert _events()[-1][-1] == "198.51.100.20"
+
+
+def test_a_page_refusing_another_patients_visit_is_logged(client):
+    visit = make_appointment(start=at(days=2))
+    stranger = make_patient().user
+    client.force_login(stranger)
+    for path in (
+        reverse("portal:reschedule", args=[visit.pk]),
+        reverse("rooms:room", args=[visit.room_id]),
+    ):
+        assert client.get(path, REMOTE_ADDR="192.0.2.9").status_code == 404
+    refused = AccessLogEntry.objects.security_events().filter(action="refused").order_by("pk")
+    assert list(refused.values_list("viewer", "channel", "record", "address")) == [
+        (
+            stranger.pk,
+            "portal",
+            f"GET {reverse('portal:reschedule', args=[visit.pk])}",
+            "192.0.2.9",
+        ),
+        (stranger.pk, "portal", f"GET {reverse('rooms:room', args=[visit.room_id])}", "192.0.2.9"),
+    ]
+
+
+def test_a_page_that_does_not_exist_is_no_refusal(client):
+    client.force_login(make_patient().user)
+    assert client.get(reverse("portal:reschedule", args=[999999])).status_code == 404
+    assert not AccessLogEntry.objects.security_events().filter(action="refused").exists()
