@@ -480,6 +480,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.participant_id and self.access.role == Role.DOCTOR:
             frame = {"type": ServerFrame.DRAFT_NOTE, "draft_note": event["draft_note"]}
             await self.send(text_data=json.dumps(frame))
+            await services.draft_note_shown(
+                self.access, self.scope["user"], event["draft_note"], scope_address(self.scope)
+            )
 
     async def room_unavailable(self, event: dict) -> None:
         """The channel layer stayed unreachable (_receive_through_outages): start afresh."""

@@ -37,8 +37,8 @@ from rooms.selectors import RoomAccess, audio_group, visit_encryption_get
 from rooms.state import ADMITTED, WAITING, Participant, get_room_state_store
 from rooms.transcripts.live import transcription_live_get
 from rooms.transcripts.services.consent import TRANSCRIPTION_RULES
-from visits.models import Appointment, Role, User
-from visits.services import appointment_transition
+from visits.models import AccessLogEntry, Appointment, Role, User
+from visits.services import appointment_transition, record_access
 
 logger = logging.getLogger(__name__)
 
@@ -434,6 +434,21 @@ def _chat_frame(message: ChatMessage, names: dict[int, tuple[str, str]]) -> dict
         "text": message.text,
         "sent_at": message.created_at.isoformat(),
     }
+
+
+@database_sync_to_async
+def draft_note_shown(access: RoomAccess, viewer: User, draft_note: dict, address: str) -> None:
+    """The AI scribe's draft reached the doctor's sidebar over the socket: a read of it, as its
+    API's GET is."""
+    record_access(
+        viewer=viewer,
+        what=AccessLogEntry.What.DRAFT_NOTE,
+        action=AccessLogEntry.Action.VIEW,
+        channel=AccessLogEntry.Channel.VISIT_ROOM,
+        appointment=Appointment.objects.select_related("patient").get(pk=access.appointment_id),
+        record=f"draft note {draft_note.get('id')}",
+        address=address,
+    )
 
 
 def _names(appointment: Appointment) -> dict[int, tuple[str, str]]:

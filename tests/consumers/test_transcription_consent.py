@@ -8,6 +8,7 @@ from channels.layers import get_channel_layer
 from rooms.selectors import room_group
 from rooms.transcripts.models import Transcription, TranscriptionConsent
 from tests.consumers.conftest import connect, frames_until
+from visits.models import AccessLogEntry
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -173,7 +174,7 @@ async def test_admitting_someone_new_pauses_it_until_they_allow(visit):
 
 async def test_the_draft_note_reaches_the_doctor_only(visit):
     doctor, patient = await _admitted_pair(visit)
-    draft = {"status": "ready", "sections": {"plan": "Recheck in 3 months [S1]"}}
+    draft = {"id": 7, "status": "ready", "sections": {"plan": "Recheck in 3 months [S1]"}}
     await get_channel_layer().group_send(
         room_group(visit.room_id.hex), {"type": "room.draft_note", "draft_note": draft}
     )
@@ -184,3 +185,8 @@ async def test_the_draft_note_reaches_the_doctor_only(visit):
     while (frame := await patient.receive_json_from(timeout=3))["type"] != "pong":
         frames.append(frame["type"])
     assert "draft_note.ready" not in frames
+    # What the doctor's sidebar was shown is a read of the draft, as the API's GET is.
+    shown = AccessLogEntry.objects.filter(what="draft_note", action="view")
+    assert await sync_to_async(list)(shown.values_list("viewer", "channel", "record")) == [
+        (visit.doctor.user_id, "visit_room", "draft note 7")
+    ]
