@@ -26,6 +26,16 @@ def test_a_token_issued_is_a_sign_in(api):
     assert _events() == [("signed_in", user.pk, user.username, "api", "", "203.0.113.7")]
 
 
+def test_a_token_revoked_at_logout_is_a_sign_out(api):
+    user = make_patient().user
+    tokens = api.post(TOKEN, {"username": user.username, "password": PASSWORD}).json()
+    answer = api.post(
+        "/api/auth/logout/", {"refresh": tokens["refresh"]}, REMOTE_ADDR="203.0.113.8"
+    )
+    assert answer.status_code == 204
+    assert _events()[-1] == ("signed_out", user.pk, user.username, "api", "", "203.0.113.8")
+
+
 def test_a_token_refused_is_a_failed_sign_in(api):
     user = make_patient().user
     body = {"username": user.username, "password": "wrong"}

@@ -7,6 +7,8 @@ from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.views import (
     TokenBlacklistView,
     TokenObtainPairView,
@@ -237,7 +239,15 @@ class LogoutApi(TokenBlacklistView):
         auth=[],
     )
     def post(self, request, *args, **kwargs):
-        super().post(request, *args, **kwargs)
+        super().post(request, *args, **kwargs)  # refuses a missing, broken or spent token
+        # Signed, so whose it was is known without asking the blacklist again.
+        claims = token_backend.decode(request.data["refresh"])
+        record_security_event(
+            event=AccessLogEntry.Event.SIGNED_OUT,
+            user=User.objects.filter(pk=claims.get(jwt_settings.USER_ID_CLAIM)).first(),
+            channel=AccessLogEntry.Channel.API,
+            address=request_address(request),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
