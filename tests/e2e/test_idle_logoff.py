@@ -3,7 +3,7 @@
 has the focus); staying, in any tab, holds off every tab's warning; left alone, the page lands
 on the login page saying why. A doctor in a call past the timeout stays signed in. Signing out,
 by hand or by the timeout, clears the note drafts this browser kept, not the remembered devices
-or the recordings' chunks in IndexedDB."""
+or the recordings' chunks in IndexedDB. The admin's pages warn alike and land on its sign-in."""
 
 import pytest
 
@@ -11,9 +11,11 @@ from tests.e2e.conftest import _start_clinic
 from tests.e2e.visit import (
     REMOTE_VIDEO_PLAYS,
     TIMEOUT,
+    csp_violations,
     join_as_doctor_and_patient,
     sign_in,
     wait_until,
+    watched_page,
 )
 
 pytestmark = pytest.mark.slow
@@ -126,3 +128,20 @@ def test_the_automatic_logoff_clears_the_note_drafts_too(clinic, browser):
     assert "without activity" in doctor.text_content(".messages")
     assert doctor.evaluate(STORED) == {"drafts": [], "devices": True}
     assert doctor.evaluate(RECORDING_DATABASES) == ["clinic-meet-recording"]
+
+
+def test_an_idle_admin_page_warns_too_and_lands_on_the_admins_sign_in(clinic, browser):
+    page = watched_page(browser, "admin")
+    page.goto(f"{clinic}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "clinic-admin-demo")
+    page.click("[type=submit]")
+    page.wait_for_url(f"{clinic}/admin/", timeout=TIMEOUT)
+    page.wait_for_selector(WARNING, timeout=PAST_THE_TIMEOUT)
+    assert page.get_attribute("#session-timeout", "role") == "alertdialog"
+    assert page.evaluate("() => document.activeElement.id") == "session-stay"
+    page.click("#session-stay")
+    page.wait_for_selector(WARNING, state="hidden", timeout=TIMEOUT)
+    assert _seconds_left(page, clinic) > 15
+    page.wait_for_url(f"{clinic}/admin/login/?next=%2Fadmin%2F", timeout=2 * PAST_THE_TIMEOUT)
+    assert csp_violations(page) == []

@@ -7,7 +7,8 @@ import { SessionTimeout } from "./timeout.js";
 
 if (document.querySelector("[data-signed-out]")) clearNoteDrafts();
 
-const logoutForm = document.querySelector(".account__logout");
+// The portal's sign-out form, or the admin's.
+const logoutForm = document.querySelector(".account__logout, #logout-form");
 logoutForm?.addEventListener("submit", () => clearNoteDrafts());
 
 const dialog = document.getElementById("session-timeout");
