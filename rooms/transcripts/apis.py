@@ -268,7 +268,7 @@ class RecordingTranscriptionApi(APIView):
     )
     def post(self, request, recording_id):
         transcription = recording_transcription_request(
-            user=request.user, recording_id=recording_id
+            user=request.user, recording_id=recording_id, address=request_address(request)
         )
         return Response(
             RecordingTranscriptionSerializer(transcription).data,

@@ -437,3 +437,19 @@ def test_a_recording_transcribed_live_while_it_ran_is_refused():
 
     with pytest.raises(RecordingTranscribedError, match="transcribed live"):
         ask(recording)
+
+
+def test_the_doctors_request_is_in_the_access_log():
+    recording = make_ready_recording(media=b"media")
+    everyone_allows(recording.appointment)
+    transcription = service.recording_transcription_request(
+        user=recording.appointment.doctor.user, recording_id=recording.pk, address="192.0.2.4"
+    )
+    entry = AccessLogEntry.objects.health_data().get(what="transcript", action="create")
+    assert (entry.viewer, entry.appointment, entry.channel, entry.address) == (
+        recording.appointment.doctor.user,
+        recording.appointment,
+        "api",
+        "192.0.2.4",
+    )
+    assert entry.record.startswith(f"transcription {transcription.pk} of ")

@@ -85,7 +85,9 @@ class RecordingAudioError(Exception):
 # --- Asking -----------------------------------------------------------------------------------
 
 
-def recording_transcription_request(*, user: User, recording_id) -> Transcription:
+def recording_transcription_request(
+    *, user: User, recording_id, address: str = ""
+) -> Transcription:
     """The visit's doctor asks for a ready recording to be transcribed; the worker does it
     once this commits. Refusals: NotSignedInError, NotYoursError/NotFoundError (404: not the
     doctor's visit, no such or a deleted recording), PermissionDeniedError (403: the patient,
@@ -115,6 +117,17 @@ def recording_transcription_request(*, user: User, recording_id) -> Transcriptio
             recording=recording,
             engine=settings.TRANSCRIPTION_ENGINE,
             started_at=recording.started_at,
+        )
+        # A new part of the visit's transcript, asked for by its doctor (the worker's read of
+        # the recording is logged as the system's, with this request as its reason).
+        record_access(
+            viewer=user,
+            what=What.TRANSCRIPT,
+            action=Action.CREATE,
+            channel=Channel.API,
+            appointment=recording.appointment,
+            record=f"transcription {transcription.pk} of {recording_record_label(recording)}",
+            address=address,
         )
         transaction.on_commit(lambda: schedule_recording_transcription(transcription.pk))
     return transcription
