@@ -120,6 +120,19 @@ def closed_by(error: ApplicationError) -> RoomClosed:
 _security_event = database_sync_to_async(record_security_event)
 
 
+async def frame_refusal_record(scope: dict, frame_type: str) -> None:
+    """A frame the room's rules refused its sender (a `forbidden` error frame: a patient's
+    `admit`, a signal before admission): a permission refusal in the access log too. At most
+    ABUSE_LIMIT of them per socket, which then closes."""
+    await _security_event(
+        event=AccessLogEntry.Event.REFUSED,
+        channel=AccessLogEntry.Channel.VISIT_ROOM,
+        user=scope["user"],
+        address=scope_address(scope),
+        record=f"FRAME {frame_type} {scope['path']}",
+    )
+
+
 async def refusal_record(scope: dict, refused: ApplicationError) -> None:
     """A socket was refused a room it may not enter (not a missing or closed one): a permission
     refusal in the access log, as the API's are (clinic.exception_handler)."""
@@ -295,6 +308,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if error.client_id is None and command is not None:
                 error.client_id = command.fields.get("client_id")
             self.errors += 1
+            if error.code == "forbidden" and command is not None:
+                await frame_refusal_record(self.scope, command.type)
             if self.errors > ABUSE_LIMIT:
                 await self._close(RoomClosed(CloseCode.ABUSE, "Too many bad frames."))
                 return

@@ -11,6 +11,7 @@ from rooms.models import ChatMessage
 from rooms.state import Participant, get_room_state_store
 from tests.consumers.conftest import connect, frames_before, frames_until, refresh, roles
 from tests.factories import at, make_appointment, make_patient
+from visits.models import AccessLogEntry
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -70,6 +71,18 @@ async def test_denied_patient_is_told_and_closed_with_4403(visit):
     assert (await patient.receive_output(timeout=2)) == {"type": "websocket.close", "code": 4403}
     await frames_until(doctor, "room.state", where=lambda s: roles(s) == ["doctor"])
     await doctor.disconnect()
+
+
+async def test_a_frame_the_rules_refuse_is_a_logged_refusal(visit):
+    _, doctor_state, patient, _ = await _doctor_and_waiting_patient(visit)
+    await patient.send_json_to(
+        {"type": "signal", "to": doctor_state["you"]["participant_id"], "data": {}}
+    )
+    assert (await frames_until(patient, "error"))["code"] == "forbidden"
+    refused = AccessLogEntry.objects.filter(what="account", action="refused")
+    assert await sync_to_async(list)(refused.values_list("viewer", "channel", "record")) == [
+        (visit.patient.user_id, "visit_room", f"FRAME signal /ws/rooms/{visit.room_id}/")
+    ]
 
 
 async def test_signal_reaches_only_its_target_with_a_server_set_sender(visit):
@@ -352,7 +365,6 @@ async def test_a_refused_room_is_a_logged_refusal_a_missing_one_is_not(who, logg
     from channels.testing import WebsocketCommunicator
 
     from rooms.routing import websocket_urlpatterns
-    from visits.models import AccessLogEntry
 
     visit = await sync_to_async(make_appointment)(start=at(minutes=5))
     stranger = (await sync_to_async(make_patient)()).user
