@@ -5,7 +5,10 @@ from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice
 
+from tests.factories import make_enrolled
+from visits import selectors
 from visits.models import Allergy, Appointment, Doctor, Medication, Patient, User, WorkingHours
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +37,17 @@ def test_seed_demo_is_idempotent_and_prints_working_logins(settings, capsys):
         sign_in = RequestFactory().post("/accounts/login/")
         assert authenticate(sign_in, username=username, password=password) is not None, username
     assert User.objects.get(username="admin").is_superuser
+
+
+def test_seed_demo_again_lets_the_demo_people_set_up_two_step_sign_in_afresh(settings):
+    """A demo phone lost: running it again restores the printed logins, second factor too."""
+    settings.DEBUG = True
+    call_command("seed_demo")
+    doctor = User.objects.get(username="dr.tanaka")
+    make_enrolled(doctor)
+    call_command("seed_demo")
+    assert not selectors.mfa_enrolled(doctor)
+    assert not StaticDevice.objects.filter(user=doctor).exists()
 
 
 def test_seed_demo_has_a_visit_starting_within_minutes(settings):

@@ -106,6 +106,13 @@ def mfa_reset(*, actor: User, user: User) -> int:
             )
     elif not (actor.is_clinic_staff and user_may_manage_account(actor=actor, target=user)):
         raise PermissionDeniedError("Only a superuser resets two-step sign-in of staff.")
+    return mfa_devices_remove(user=user)
+
+
+@transaction.atomic
+def mfa_devices_remove(*, user: User) -> int:
+    """`user`'s authenticator app and recovery codes, gone (mfa_reset's rules decide who may;
+    the demo clinic's seed restores its printed logins with it). How many devices went."""
     removed, _ = TOTPDevice.objects.filter(user=user).delete()
     static, _ = StaticDevice.objects.filter(user=user).delete()
     return removed + static
