@@ -24,8 +24,6 @@ from urllib.parse import parse_qs
 import django
 from django.conf import settings
 
-WAITING, ADMITTED = "waiting", "admitted"
-
 
 def _configure() -> None:
     redis_url = os.environ.get("REDIS_URL")
@@ -55,6 +53,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402 - ne
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+# The same frames as the bare relay's, so the load generator sees one protocol.
+from bench.signaling_floor import ADMITTED, WAITING, _error, _state  # noqa: E402
+
 
 @dataclass
 class Member:
@@ -65,23 +66,6 @@ class Member:
 
 
 rooms: dict[str, dict[str, Member]] = {}
-
-
-def _state(members: dict[str, Member], me: Member) -> str:
-    return json.dumps(
-        {
-            "type": "room.state",
-            "you": {"participant_id": me.participant_id, "role": me.role, "status": me.status},
-            "participants": [
-                {"participant_id": m.participant_id, "role": m.role, "status": m.status}
-                for m in members.values()
-            ],
-        }
-    )
-
-
-def _error(code: str, message: str) -> str:
-    return json.dumps({"type": "error", "code": code, "message": message})
 
 
 class FloorRelay(AsyncWebsocketConsumer):

@@ -153,6 +153,8 @@ def test_signing_makes_the_note_read_only_and_says_who_signed_it_when(api, visit
     assert signed["signed_by"] == visit.doctor.display_name
     assert signed["signed_at"] and len(signed["signed_hash"]) == 64
     assert signed["signed_hash"] == VisitNote.objects.get(appointment=visit).content_hash()
+    signing = AccessLogEntry.objects.get(what="note", action="sign")
+    assert (signing.viewer, signing.address) == (visit.doctor.user, "127.0.0.1")
 
     refused = _save(doctor, visit, 1, subjective="Changed after signing")
     assert refused.status_code == 409

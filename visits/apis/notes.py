@@ -217,6 +217,7 @@ class VisitNoteSignApi(APIView):
             appointment_id=appointment_id,
             base_version=serializer.validated_data["version"],
             channel=Channel.API,
+            address=services.request_address(request),
         )
         return Response(VisitNoteSerializer(note).data)
 

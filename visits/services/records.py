@@ -99,7 +99,12 @@ def visit_note_save(
 
 
 def visit_note_sign(
-    *, user: User, appointment_id: int, base_version: int, channel: str = Channel.API
+    *,
+    user: User,
+    appointment_id: int,
+    base_version: int,
+    channel: str = Channel.API,
+    address: str = "",
 ) -> VisitNote:
     """Sign the visit's note, for its doctor: who, when, and the SHA-256 of the text signed.
     From then on the note is read-only and later changes are addenda. `base_version` is the
@@ -126,6 +131,7 @@ def visit_note_sign(
             channel=channel,
             appointment=appointment,
             record=f"version {note.version}, sha256 {note.signed_hash}",
+            address=address,
         )
     return note
 
